@@ -1,0 +1,216 @@
+/// How per-feature contributions are computed.
+public enum ContributionMethod: String, Sendable, CaseIterable {
+    /// Exact Shapley values with the TreeSHAP algorithm (Lundberg et al.); equals
+    /// XGBoost `pred_contribs=True` and LightGBM `pred_contrib=True`. O(leaves·depth²) per tree.
+    case exact
+    /// Path attribution (Saabas): each split on the decision path credits its feature
+    /// with the change in the expected value; equals XGBoost
+    /// `pred_contribs=True, approx_contribs=True`. O(depth) per tree: cheap enough for every event.
+    case approximate
+}
+
+/// Why contributions could not be computed.
+public struct ContributionError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+}
+
+/// Computes per-feature contributions to a model's margins.
+///
+/// Holds each tree's node expected values, computed once; create one per model
+/// and share it. Contributions are in margin space: for each output, one value
+/// per feature then the bias (expected margin), and they sum to the margin.
+public struct ContributionExplainer: Sendable {
+    /// The model explained.
+    public let ensemble: TreeEnsemble
+    /// Expected value (cover-weighted mean of leaves below) of every node of every tree.
+    let nodeMeans: [[Double]]
+    let maxDepth: Int
+
+    /// Prepares explanations for `ensemble`.
+    public init(_ ensemble: TreeEnsemble) {
+        self.ensemble = ensemble
+        var means: [[Double]] = []
+        var deepest = 0
+        for tree in ensemble.trees {
+            var m = [Double](repeating: 0, count: tree.nodes.count)
+            Self.fillMeans(tree, 0, &m)
+            means.append(m)
+            deepest = max(deepest, tree.depth)
+        }
+        nodeMeans = means
+        maxDepth = deepest
+    }
+
+    @discardableResult
+    static func fillMeans(_ tree: DecisionTree, _ n: Int, _ means: inout [Double]) -> Double {
+        let node = tree.nodes[n]
+        if node.isLeaf {
+            means[n] = node.leafValue
+            return node.leafValue
+        }
+        let l = Int(node.leftChild), r = Int(node.rightChild)
+        let left = fillMeans(tree, l, &means), right = fillMeans(tree, r, &means)
+        let value = (left * tree.nodes[l].cover + right * tree.nodes[r].cover) / node.cover
+        means[n] = value
+        return value
+    }
+
+    /// Number of values ``contributions(_:method:)`` returns: `outputCount × (featureCount + 1)`.
+    public var valueCount: Int { ensemble.outputCount * (ensemble.featureCount + 1) }
+
+    /// Contributions for one row: for each output, `featureCount` values then the bias.
+    public func contributions(_ row: [Double], method: ContributionMethod) throws(ContributionError) -> [Double] {
+        guard row.count >= ensemble.featureCount else {
+            throw ContributionError(description: "row has \(row.count) values, the model needs \(ensemble.featureCount)")
+        }
+        if ensemble.trees.contains(where: { !$0.linearLeaves.isEmpty }) {
+            throw ContributionError(description: "contributions are not defined for linear trees (LightGBM refuses them too)")
+        }
+        let width = ensemble.featureCount + 1
+        var phi = [Double](repeating: 0, count: valueCount)
+        let x = row.prefix(ensemble.featureCount).map(ensemble.libraryValue)
+        for g in 0..<ensemble.outputCount { phi[g * width + width - 1] = ensemble.baseMargins[g] }
+        var path = [PathElement](repeating: PathElement(), count: (maxDepth + 2) * (maxDepth + 3) / 2 + 1)
+        x.withUnsafeBufferPointer { xs in
+            phi.withUnsafeMutableBufferPointer { out in
+                for (t, tree) in ensemble.trees.enumerated() {
+                    let base = out.baseAddress! + tree.outputGroup * width
+                    base[width - 1] += nodeMeans[t][0]
+                    switch method {
+                    case .approximate:
+                        saabas(tree, means: nodeMeans[t], x: xs.baseAddress!, phi: base)
+                    case .exact:
+                        path.withUnsafeMutableBufferPointer { p in
+                            var walk = TreeShapWalk(tree: tree, convention: ensemble.convention, x: xs.baseAddress!, phi: base, path: p.baseAddress!)
+                            walk.recurse(node: 0, parentStart: 0, uniqueDepth: 0, zeroFraction: 1, oneFraction: 1, feature: -1)
+                        }
+                    }
+                }
+            }
+        }
+        return phi
+    }
+
+    private func saabas(_ tree: DecisionTree, means: [Double], x: UnsafePointer<Double>, phi: UnsafeMutablePointer<Double>) {
+        var n = 0
+        var value = means[0]
+        while !tree.nodes[n].isLeaf {
+            let node = tree.nodes[n]
+            n = Int(tree.goesLeft(node, x[Int(node.feature)], convention: ensemble.convention) ? node.leftChild : node.rightChild)
+            phi[Int(node.feature)] += means[n] - value
+            value = means[n]
+        }
+    }
+}
+
+/// One element of TreeSHAP's path of unique features.
+struct PathElement {
+    var feature: Int = -1
+    var zeroFraction: Double = 0
+    var oneFraction: Double = 0
+    var weight: Double = 0
+}
+
+/// One TreeSHAP pass over a tree. Each recursion level keeps its own copy of
+/// the path just after its parent's, so siblings see the path as the parent left it.
+struct TreeShapWalk {
+    let tree: DecisionTree
+    let convention: SplitConvention
+    let x: UnsafePointer<Double>
+    let phi: UnsafeMutablePointer<Double>
+    let path: UnsafeMutablePointer<PathElement>
+
+    /// Adds a feature to the path at position `depth`, updating the permutation weights.
+    func extend(_ p: UnsafeMutablePointer<PathElement>, depth: Int, zero: Double, one: Double, feature: Int) {
+        p[depth] = PathElement(feature: feature, zeroFraction: zero, oneFraction: one, weight: depth == 0 ? 1 : 0)
+        let d = Double(depth + 1)
+        var i = depth - 1
+        while i >= 0 {
+            p[i + 1].weight += one * p[i].weight * Double(i + 1) / d
+            p[i].weight = zero * p[i].weight * Double(depth - i) / d
+            i -= 1
+        }
+    }
+
+    /// Removes element `index` from the path, undoing its effect on the weights.
+    func unwind(_ p: UnsafeMutablePointer<PathElement>, depth: Int, index: Int) {
+        let one = p[index].oneFraction, zero = p[index].zeroFraction
+        let d = Double(depth + 1)
+        var next = p[depth].weight
+        var i = depth - 1
+        while i >= 0 {
+            if one != 0 {
+                let saved = p[i].weight
+                p[i].weight = next * d / (Double(i + 1) * one)
+                next = saved - p[i].weight * zero * Double(depth - i) / d
+            } else {
+                p[i].weight = p[i].weight * d / (zero * Double(depth - i))
+            }
+            i -= 1
+        }
+        var k = index
+        while k < depth {
+            p[k].feature = p[k + 1].feature
+            p[k].zeroFraction = p[k + 1].zeroFraction
+            p[k].oneFraction = p[k + 1].oneFraction
+            k += 1
+        }
+    }
+
+    /// The total weight of the path with element `index` removed, without modifying it.
+    func unwoundSum(_ p: UnsafeMutablePointer<PathElement>, depth: Int, index: Int) -> Double {
+        let one = p[index].oneFraction, zero = p[index].zeroFraction
+        let d = Double(depth + 1)
+        var next = p[depth].weight
+        var total = 0.0
+        var i = depth - 1
+        while i >= 0 {
+            if one != 0 {
+                let t = next * d / (Double(i + 1) * one)
+                total += t
+                next = p[i].weight - t * zero * (Double(depth - i) / d)
+            } else {
+                total += (p[i].weight / zero) / (Double(depth - i) / d)
+            }
+            i -= 1
+        }
+        return total
+    }
+
+    mutating func recurse(node n: Int, parentStart: Int, uniqueDepth: Int, zeroFraction: Double, oneFraction: Double, feature: Int) {
+        var depth = uniqueDepth
+        // This level's path sits just past the parent's (which holds `depth` elements).
+        let start = parentStart + depth + 1
+        let p = path + start
+        for i in 0..<depth { p[i] = path[parentStart + i] }
+        extend(p, depth: depth, zero: zeroFraction, one: oneFraction, feature: feature)
+        let node = tree.nodes[n]
+        if node.isLeaf {
+            if depth >= 1 {
+                for i in 1...depth {
+                    let w = unwoundSum(p, depth: depth, index: i)
+                    phi[p[i].feature] += w * (p[i].oneFraction - p[i].zeroFraction) * node.leafValue
+                }
+            }
+            return
+        }
+        let goesLeft = tree.goesLeft(node, x[Int(node.feature)], convention: convention)
+        let hot = Int(goesLeft ? node.leftChild : node.rightChild)
+        let cold = Int(goesLeft ? node.rightChild : node.leftChild)
+        let cover = node.cover
+        let hotZero = tree.nodes[hot].cover / cover
+        let coldZero = tree.nodes[cold].cover / cover
+        var incomingZero = 1.0, incomingOne = 1.0
+        let split = Int(node.feature)
+        var k = 1
+        while k <= depth, p[k].feature != split { k += 1 }
+        if k <= depth {
+            incomingZero = p[k].zeroFraction
+            incomingOne = p[k].oneFraction
+            unwind(p, depth: depth, index: k)
+            depth -= 1
+        }
+        recurse(node: hot, parentStart: start, uniqueDepth: depth + 1, zeroFraction: hotZero * incomingZero, oneFraction: incomingOne, feature: split)
+        recurse(node: cold, parentStart: start, uniqueDepth: depth + 1, zeroFraction: coldZero * incomingZero, oneFraction: 0, feature: split)
+    }
+}

@@ -1,0 +1,128 @@
+/// A loaded gradient-boosted-tree model, ready to score one row at a time.
+///
+/// Immutable after construction and safe to share across threads: every call
+/// works on its own stack scratch space. Scoring a row allocates nothing.
+///
+/// ```swift
+/// let model = try GradientBoostedModel(contentsOfFile: "model.json")
+/// var out = [Double](repeating: 0, count: model.predictionCount)
+/// features.withUnsafeBufferPointer { row in
+///     out.withUnsafeMutableBufferPointer { model.predict(row, into: $0) }
+/// }
+/// ```
+public final class GradientBoostedModel: Sendable {
+    /// The library-neutral form of the model (used for explanations and as the reference).
+    public let ensemble: TreeEnsemble
+
+    private enum Engine: Sendable {
+        case float(QuantizedForest<Float>)
+        case double(QuantizedForest<Double>)
+        case reference
+    }
+
+    private let engine: Engine
+
+    /// Compiles `ensemble` into the fastest layout that represents it exactly.
+    public init(ensemble: TreeEnsemble) {
+        self.ensemble = ensemble
+        switch ensemble.convention {
+        case .xgboost:
+            engine = QuantizedForest<Float>(ensemble).map(Engine.float) ?? .reference
+        case .lightgbm:
+            engine = QuantizedForest<Double>(ensemble).map(Engine.double) ?? .reference
+        }
+    }
+
+    /// Loads a model file; the format is detected from the content unless given.
+    public convenience init(contentsOfFile path: String, format: ModelFormat? = nil) throws(ModelLoadError) {
+        self.init(ensemble: try ModelFile.load(path: path, format: format))
+    }
+
+    /// Feature names in the order ``predict(_:into:)`` expects them.
+    public var featureNames: [String] { ensemble.featureNames }
+    /// Number of input features.
+    public var featureCount: Int { ensemble.featureCount }
+    /// Number of raw margins (1, or the class count).
+    public var outputCount: Int { ensemble.outputCount }
+    /// Number of values ``predict(_:into:)`` writes.
+    public var predictionCount: Int { ensemble.predictionCount }
+    /// Whether scoring uses the compiled layout (`false`: the node-by-node walker, for
+    /// categorical splits, linear trees and other rules the layout does not express).
+    public var usesCompiledLayout: Bool {
+        if case .reference = engine { return false }
+        return true
+    }
+
+    /// Writes the raw margins (before the output transform) for `row` into `margins`.
+    ///
+    /// - Parameters:
+    ///   - row: ``featureCount`` values in model order; NaN means missing.
+    ///   - margins: at least ``outputCount`` slots.
+    @inlinable
+    public func margins(_ row: UnsafeBufferPointer<Double>, into margins: UnsafeMutableBufferPointer<Double>) {
+        computeMargins(row, into: margins)
+    }
+
+    @usableFromInline
+    func computeMargins(_ row: UnsafeBufferPointer<Double>, into margins: UnsafeMutableBufferPointer<Double>) {
+        precondition(row.count >= featureCount, "row has \(row.count) values, the model needs \(featureCount)")
+        precondition(margins.count >= outputCount, "margins has \(margins.count) slots, the model has \(outputCount) outputs")
+        let featureCount = self.featureCount
+        let outputCount = self.outputCount
+        switch engine {
+        case .float(let forest):
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: featureCount) { input in
+                withUnsafeTemporaryAllocation(of: UInt16.self, capacity: max(forest.slotCount, 1)) { slots in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: outputCount) { sums in
+                        for i in 0..<featureCount { input[i] = Double(Float(row[i])) }
+                        forest.binRow(input.baseAddress!, into: slots.baseAddress!)
+                        for g in 0..<outputCount { sums[g] = Float(ensemble.baseMargins[g]) }
+                        forest.accumulate(slots.baseAddress!, into: sums.baseAddress!)
+                        for g in 0..<outputCount { margins[g] = Double(sums[g]) }
+                    }
+                }
+            }
+        case .double(let forest):
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: featureCount) { input in
+                withUnsafeTemporaryAllocation(of: UInt16.self, capacity: max(forest.slotCount, 1)) { slots in
+                    for i in 0..<featureCount { input[i] = ensemble.libraryValue(row[i]) }
+                    forest.binRow(input.baseAddress!, into: slots.baseAddress!)
+                    for g in 0..<outputCount { margins[g] = ensemble.baseMargins[g] }
+                    forest.accumulate(slots.baseAddress!, into: margins.baseAddress!)
+                }
+            }
+        case .reference:
+            ensemble.referenceMargins(row, into: margins)
+        }
+    }
+
+    /// Writes the library's default prediction for `row` into `out`: a probability
+    /// for binary models, class probabilities for multiclass, the class index for
+    /// XGBoost `multi:softmax`, the regression value otherwise.
+    ///
+    /// - Parameters:
+    ///   - row: ``featureCount`` values in model order; NaN means missing.
+    ///   - out: at least ``predictionCount`` slots.
+    public func predict(_ row: UnsafeBufferPointer<Double>, into out: UnsafeMutableBufferPointer<Double>) {
+        precondition(out.count >= predictionCount, "out has \(out.count) slots, the model predicts \(predictionCount) values")
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: outputCount) { margins in
+            computeMargins(row, into: margins)
+            ensemble.averageIfNeeded(margins)
+            ensemble.transform.apply(UnsafeBufferPointer(margins), into: out, precision: ensemble.precision)
+        }
+    }
+
+    /// Convenience: the prediction for one row as an array.
+    public func predict(_ row: [Double]) -> [Double] {
+        var out = [Double](repeating: 0, count: predictionCount)
+        row.withUnsafeBufferPointer { r in out.withUnsafeMutableBufferPointer { predict(r, into: $0) } }
+        return out
+    }
+
+    /// Convenience: the raw margins for one row as an array.
+    public func margins(_ row: [Double]) -> [Double] {
+        var out = [Double](repeating: 0, count: outputCount)
+        row.withUnsafeBufferPointer { r in out.withUnsafeMutableBufferPointer { computeMargins(r, into: $0) } }
+        return out
+    }
+}

@@ -1,0 +1,237 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads LightGBM text models saved with `Booster.save_model("model.txt")` (LightGBM 3.x and 4.x).
+///
+/// Supports every boosting type (gbdt, dart, goss, rf with averaged output),
+/// categorical splits, all missing-value types and linear trees. Objectives
+/// without a known output transform are refused.
+public enum LightGBMModelLoader {
+    /// Parses the text of a model.
+    public static func load(bytes: [UInt8]) throws(ModelLoadError) -> TreeEnsemble {
+        var header: [String: Substring] = [:]
+        var headerFlags: Set<Substring> = []
+        var treeBlocks: [[String: Substring]] = []
+        let text = String(decoding: bytes, as: UTF8.self)
+        var current: [String: Substring]? = nil
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = rawLine.last == "\r" ? rawLine.dropLast() : rawLine
+            if line == "end of trees" { break }
+            if line.isEmpty {
+                if let block = current { treeBlocks.append(block); current = nil }
+                continue
+            }
+            guard let eq = line.firstIndex(of: "=") else {
+                if current == nil { headerFlags.insert(line) }
+                continue
+            }
+            let key = String(line[..<eq])
+            let value = line[line.index(after: eq)...]
+            if key == "Tree" {
+                if let block = current { treeBlocks.append(block) }
+                current = ["Tree": value]
+            } else if current != nil {
+                current![key] = value
+            } else {
+                header[key] = value
+            }
+        }
+        if let block = current { treeBlocks.append(block) }
+        guard headerFlags.contains("tree") || header["version"] != nil else {
+            throw ModelLoadError.unknownFormat("not a LightGBM text model (no 'tree' header line)")
+        }
+
+        guard let maxFeature = header["max_feature_idx"].flatMap({ Int($0) }), maxFeature >= 0 else {
+            throw ModelLoadError.missingField("max_feature_idx")
+        }
+        let featureCount = maxFeature + 1
+        let classCount = header["num_class"].flatMap { Int($0) } ?? 1
+        let treesPerIteration = header["num_tree_per_iteration"].flatMap { Int($0) } ?? classCount
+        guard classCount >= 1, treesPerIteration >= 1, treesPerIteration < 100_000 else {
+            throw ModelLoadError.invalidField("num_tree_per_iteration", "= \(treesPerIteration) is not a positive count")
+        }
+        let objectiveLine = header["objective"].map(String.init) ?? "custom"
+        let transform = try Self.transform(for: objectiveLine)
+
+        var names = header["feature_names"].map { $0.split(separator: " ").map(String.init) } ?? []
+        let hasNames = names.count == featureCount
+        if !hasNames { names = (0..<featureCount).map { "Column_\($0)" } }
+
+        var trees: [DecisionTree] = []
+        trees.reserveCapacity(treeBlocks.count)
+        for (t, block) in treeBlocks.enumerated() {
+            trees.append(try tree(block, index: t, group: t % treesPerIteration))
+        }
+        var categorical = Set<Int>()
+        for tree in trees { for node in tree.nodes where !node.isLeaf && node.isCategorical { categorical.insert(Int(node.feature)) } }
+
+        let iterations = trees.count / treesPerIteration
+        let averaging = headerFlags.contains("average_output") ? Double(max(iterations, 1)) : 1
+        let ensemble = TreeEnsemble(
+            format: .lightgbmText, objective: objectiveLine, convention: .lightgbm, featureNames: names, hasFeatureNames: hasNames,
+            categoricalFeatures: categorical, trees: trees, outputCount: treesPerIteration,
+            baseMargins: Array(repeating: 0, count: treesPerIteration), averagingDivisor: averaging,
+            transform: transform, libraryVersion: header["version"].map(String.init))
+        try ensemble.validate()
+        return ensemble
+    }
+
+    /// The output transform for an `objective=` line such as `binary sigmoid:1`.
+    static func transform(for objectiveLine: String) throws(ModelLoadError) -> OutputTransform {
+        let parts = objectiveLine.split(separator: " ")
+        let name = parts.first.map(String.init) ?? "custom"
+        var options: [String: String] = [:]
+        var flags: Set<String> = []
+        for part in parts.dropFirst() {
+            if let colon = part.firstIndex(of: ":") {
+                options[String(part[..<colon])] = String(part[part.index(after: colon)...])
+            } else {
+                flags.insert(String(part))
+            }
+        }
+        func sigmoidScale() throws(ModelLoadError) -> Double {
+            guard let s = options["sigmoid"] else { return 1 }
+            guard let v = Double(s), v > 0 else { throw ModelLoadError.invalidField("objective", "sigmoid:\(s) is not a positive number") }
+            return v
+        }
+        switch name {
+        case "binary": return .sigmoid(scale: try sigmoidScale())
+        case "multiclassova", "multiclass_ova", "ova", "ovr": return .sigmoidPerOutput(scale: try sigmoidScale())
+        case "multiclass", "softmax": return .softmax
+        case "cross_entropy", "xentropy": return .sigmoid(scale: 1)
+        case "cross_entropy_lambda", "xentlambda": return .softplus
+        case "poisson", "gamma", "tweedie": return .exponential
+        case "regression", "regression_l2", "l2", "mean_squared_error", "mse", "l2_root", "root_mean_squared_error", "rmse",
+             "regression_l1", "l1", "mean_absolute_error", "mae", "huber", "fair", "quantile", "mape",
+             "mean_absolute_percentage_error":
+            return flags.contains("sqrt") ? .signedSquare : .identity
+        case "lambdarank", "rank_xendcg", "xendcg", "xe_ndcg", "xe_ndcg_mart", "xendcg_mart", "custom", "none", "null":
+            return .identity
+        default:
+            throw ModelLoadError.unsupported(field: "objective", value: objectiveLine,
+                                             hint: "no known output transform; supported: binary, multiclass, multiclassova, regression*, huber, fair, quantile, mape, poisson, gamma, tweedie, cross_entropy*, lambdarank, rank_xendcg")
+        }
+    }
+
+    static func doubles(_ block: [String: Substring], _ key: String, tree t: Int, count: Int? = nil) throws(ModelLoadError) -> [Double] {
+        guard let text = block[key] else {
+            if count == 0 { return [] }
+            throw ModelLoadError.missingField("Tree=\(t).\(key)")
+        }
+        var out: [Double] = []
+        if let count { out.reserveCapacity(count) }
+        for token in text.split(separator: " ") {
+            // Double(_:) parses with strtod semantics (correctly rounded) and accepts the nan/inf LightGBM may write.
+            guard let v = Double(token) else {
+                throw ModelLoadError.invalidField("Tree=\(t).\(key)", "holds '\(token)', which is not a number")
+            }
+            out.append(v)
+        }
+        if let count, out.count != count {
+            throw ModelLoadError.invalidField("Tree=\(t).\(key)", "has \(out.count) values, expected \(count)")
+        }
+        return out
+    }
+
+    static func ints(_ block: [String: Substring], _ key: String, tree t: Int, count: Int? = nil) throws(ModelLoadError) -> [Int32] {
+        guard let text = block[key] else {
+            if count == 0 { return [] }
+            throw ModelLoadError.missingField("Tree=\(t).\(key)")
+        }
+        var out: [Int32] = []
+        for token in text.split(separator: " ") {
+            guard let v = Int32(token) else { throw ModelLoadError.invalidField("Tree=\(t).\(key)", "holds '\(token)', which is not an integer") }
+            out.append(v)
+        }
+        if let count, out.count != count {
+            throw ModelLoadError.invalidField("Tree=\(t).\(key)", "has \(out.count) values, expected \(count)")
+        }
+        return out
+    }
+
+    static func tree(_ block: [String: Substring], index t: Int, group: Int) throws(ModelLoadError) -> DecisionTree {
+        guard let leafCount = block["num_leaves"].flatMap({ Int($0) }), leafCount >= 1, leafCount < 1 << 24 else {
+            throw ModelLoadError.invalidField("Tree=\(t).num_leaves", "is missing or not a positive count")
+        }
+        let internalCount = leafCount - 1
+        let leafValues = try doubles(block, "leaf_value", tree: t, count: leafCount)
+        let leafCounts = (try? doubles(block, "leaf_count", tree: t, count: leafCount)) ?? Array(repeating: 1, count: leafCount)
+        let isLinear = block["is_linear"].flatMap { Int($0) } == 1
+
+        // LightGBM numbers internal nodes 0..<n-1 and leaves ~0, ~1, ...; here leaves follow the internal nodes.
+        var nodes: [TreeNode] = []
+        var categoryWords: [UInt32] = []
+        if internalCount > 0 {
+            let features = try ints(block, "split_feature", tree: t, count: internalCount)
+            let thresholds = try doubles(block, "threshold", tree: t, count: internalCount)
+            let decisionTypes = try ints(block, "decision_type", tree: t, count: internalCount)
+            let left = try ints(block, "left_child", tree: t, count: internalCount)
+            let right = try ints(block, "right_child", tree: t, count: internalCount)
+            let internalCounts = (try? doubles(block, "internal_count", tree: t, count: internalCount)) ?? Array(repeating: 1, count: internalCount)
+            let catCount = block["num_cat"].flatMap { Int($0) } ?? 0
+            var boundaries: [Int32] = []
+            if catCount > 0 {
+                boundaries = try ints(block, "cat_boundaries", tree: t, count: catCount + 1)
+                let words = try doubles(block, "cat_threshold", tree: t)
+                categoryWords = try words.map { (w) throws(ModelLoadError) -> UInt32 in
+                    guard w >= 0, w <= Double(UInt32.max), w == w.rounded() else {
+                        throw ModelLoadError.invalidField("Tree=\(t).cat_threshold", "holds \(w), not a 32-bit word")
+                    }
+                    return UInt32(w)
+                }
+                guard boundaries.first == 0, zip(boundaries, boundaries.dropFirst()).allSatisfy({ $0 <= $1 }),
+                      Int(boundaries.last!) <= categoryWords.count
+                else { throw ModelLoadError.invalidField("Tree=\(t).cat_boundaries", "does not index cat_threshold") }
+            }
+            func child(_ c: Int32) -> Int32 { c >= 0 ? c : Int32(internalCount) + ~c }
+            for i in 0..<internalCount {
+                let d = decisionTypes[i]
+                let isCategorical = d & 1 == 1
+                guard let missing = MissingValueType(rawValue: UInt8((d >> 2) & 3)) else {
+                    throw ModelLoadError.invalidField("Tree=\(t).decision_type[\(i)]", "= \(d) has an unknown missing type")
+                }
+                var node = TreeNode(
+                    leftChild: child(left[i]), rightChild: child(right[i]), feature: features[i], threshold: thresholds[i],
+                    leafValue: 0, cover: internalCounts[i], defaultLeft: d & 2 != 0, missingType: missing,
+                    isCategorical: isCategorical, categoryWordsStart: 0, categoryWordsCount: 0)
+                if isCategorical {
+                    let index = thresholds[i]
+                    guard index >= 0, index == index.rounded(), Int(index) < catCount else {
+                        throw ModelLoadError.invalidField("Tree=\(t).threshold[\(i)]", "= \(index) is not a category set index below num_cat=\(catCount)")
+                    }
+                    let k = Int(index)
+                    node.categoryWordsStart = boundaries[k]
+                    node.categoryWordsCount = boundaries[k + 1] - boundaries[k]
+                }
+                nodes.append(node)
+            }
+        }
+        for j in 0..<leafCount {
+            nodes.append(.leaf(value: leafValues[j], cover: leafCounts[j]))
+        }
+
+        var linearLeaves: [Int32: LinearLeaf] = [:]
+        if isLinear {
+            let constants = try doubles(block, "leaf_const", tree: t, count: leafCount)
+            let perLeaf = try ints(block, "num_features", tree: t, count: leafCount)
+            let total = perLeaf.reduce(0) { $0 + Int($1) }
+            let features = try ints(block, "leaf_features", tree: t, count: total)
+            let coefficients = try doubles(block, "leaf_coeff", tree: t, count: total)
+            var offset = 0
+            for j in 0..<leafCount {
+                let n = Int(perLeaf[j])
+                guard n >= 0 else { throw ModelLoadError.invalidField("Tree=\(t).num_features[\(j)]", "is negative") }
+                linearLeaves[Int32(internalCount + j)] = LinearLeaf(
+                    constant: constants[j], features: Array(features[offset..<offset + n]),
+                    coefficients: Array(coefficients[offset..<offset + n]))
+                offset += n
+            }
+        }
+        return DecisionTree(nodes: nodes, categoryWords: categoryWords, linearLeaves: linearLeaves, outputGroup: group)
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import OspreyModel
+
+/// Measures single-row scoring the way the daemon scores: one call per event.
+///
+/// Prints the median over passes of ns/row for the compiled layout and for the
+/// node-by-node reference walker in the same binary, so their ratio is
+/// measured under the same conditions.
+struct PredictBenchmark {
+    let model: GradientBoostedModel
+    let rows: [Double]
+    let passes: Int
+    let loadNanos: UInt64
+
+    func run() {
+        let f = model.featureCount
+        let n = rows.count / max(f, 1)
+        guard n > 0 else {
+            print("no rows to score")
+            return
+        }
+        var sink = 0.0
+        func measure(_ score: (UnsafeBufferPointer<Double>, UnsafeMutableBufferPointer<Double>) -> Void) -> (median: Double, best: Double) {
+            var out = [Double](repeating: 0, count: model.outputCount)
+            var samples: [Double] = []
+            // Repeat the rows so each pass lasts long enough to time (>= ~20 ms).
+            let repeats = max(1, 200_000 / n)
+            rows.withUnsafeBufferPointer { all in
+                out.withUnsafeMutableBufferPointer { o in
+                    for pass in 0...passes {
+                        let start = DispatchTime.now().uptimeNanoseconds
+                        for _ in 0..<repeats {
+                            for r in 0..<n {
+                                score(UnsafeBufferPointer(rebasing: all[r * f..<(r + 1) * f]), o)
+                                sink += o[0]
+                            }
+                        }
+                        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start)
+                        if pass > 0 { samples.append(elapsed / Double(repeats * n)) }  // pass 0 warms caches
+                    }
+                }
+            }
+            samples.sort()
+            return (samples[samples.count / 2], samples[0])
+        }
+        let compiled = measure { model.margins($0, into: $1) }
+        let reference = measure { model.ensemble.referenceMargins($0, into: $1) }
+        let depth = model.ensemble.trees.map(\.depth).max() ?? 0
+        print("model: \(model.ensemble.format.rawValue) \(model.ensemble.objective), \(model.ensemble.trees.count) trees, max depth \(depth), \(model.featureCount) features")
+        print("load: \(String(format: "%.1f", Double(loadNanos) / 1e6)) ms")
+        print("rows: \(n), passes: \(passes), one row per call, one core")
+        print("layout: \(model.usesCompiledLayout ? "compiled (8 trees in lock-step)" : "reference walker (model uses splits the compiled layout does not express)")")
+        print(String(format: "osprey:            median %8.1f ns/row   best %8.1f ns/row", compiled.median, compiled.best))
+        print(String(format: "baseline walker:   median %8.1f ns/row   best %8.1f ns/row", reference.median, reference.best))
+        print(String(format: "speed-up vs baseline: %.2fx", reference.median / compiled.median))
+        if sink.isNaN { print("(checksum nan)") }
+    }
+}
