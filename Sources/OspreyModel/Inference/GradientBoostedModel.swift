@@ -15,8 +15,8 @@ public final class GradientBoostedModel: Sendable {
     public let ensemble: TreeEnsemble
 
     private enum Engine: Sendable {
-        case float(QuantizedForest<Float>)
-        case double(QuantizedForest<Double>)
+        case float(CompiledForest<Float>)
+        case double(CompiledForest<Double>)
         case reference
     }
 
@@ -27,9 +27,9 @@ public final class GradientBoostedModel: Sendable {
         self.ensemble = ensemble
         switch ensemble.convention {
         case .xgboost:
-            engine = QuantizedForest<Float>(ensemble).map(Engine.float) ?? .reference
+            engine = CompiledForest<Float>(ensemble).map(Engine.float) ?? .reference
         case .lightgbm:
-            engine = QuantizedForest<Double>(ensemble).map(Engine.double) ?? .reference
+            engine = CompiledForest<Double>(ensemble).map(Engine.double) ?? .reference
         }
     }
 
@@ -77,7 +77,7 @@ public final class GradientBoostedModel: Sendable {
                         for i in 0..<featureCount { input[i] = Double(Float(row[i])) }
                         forest.binRow(input.baseAddress!, into: slots.baseAddress!)
                         for g in 0..<outputCount { sums[g] = Float(ensemble.baseMargins[g]) }
-                        forest.accumulate(slots.baseAddress!, into: sums.baseAddress!)
+                        forest.accumulate(slots.baseAddress!, into: sums.baseAddress!, outputCount: outputCount)
                         for g in 0..<outputCount { margins[g] = Double(sums[g]) }
                     }
                 }
@@ -88,7 +88,7 @@ public final class GradientBoostedModel: Sendable {
                     for i in 0..<featureCount { input[i] = ensemble.libraryValue(row[i]) }
                     forest.binRow(input.baseAddress!, into: slots.baseAddress!)
                     for g in 0..<outputCount { margins[g] = ensemble.baseMargins[g] }
-                    forest.accumulate(slots.baseAddress!, into: margins.baseAddress!)
+                    forest.accumulate(slots.baseAddress!, into: margins.baseAddress!, outputCount: outputCount)
                 }
             }
         case .reference:

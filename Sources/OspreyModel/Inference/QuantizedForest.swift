@@ -1,27 +1,51 @@
 /// The hot-path layout of a tree ensemble with numeric splits.
 ///
-/// Thresholds are replaced by their rank among the thresholds of the same
-/// feature. Once per row, each feature's value is turned into a bin (how many
-/// of its thresholds it passes) with a binary search; then every split is one
-/// comparison of two 16-bit integers, exact for any input because the bin
-/// preserves the library's own comparison (`>=` in `Float` for XGBoost, `>` in
-/// `Double` for LightGBM). Missing-value rules become a choice of "slot": each
-/// feature is binned five ways (NaN lowest, NaN highest, NaN as zero, zero-and-NaN
-/// lowest, zero-and-NaN highest) and each node reads the slot its rule needs.
+/// **Binning.** Thresholds are replaced by their rank among the thresholds of
+/// the same feature. Once per row, each feature's value is turned into a bin
+/// (how many of its thresholds it passes) with a binary search; then every
+/// split is one comparison of two 16-bit integers, exact for any input because
+/// the bin preserves the library's own comparison (`>=` in `Float` for XGBoost,
+/// `>` in `Double` for LightGBM). Missing-value rules become a choice of "slot":
+/// each feature is binned five ways (NaN lowest, NaN highest, NaN as zero,
+/// zero-and-NaN lowest, zero-and-NaN highest) and each node reads the slot its rule needs.
 ///
-/// Nodes take 8 bytes (a 300-tree depth-6 model fits in L2), are stored
-/// breadth-first with siblings adjacent, and leaves are absorbing (they lead to
-/// themselves), so eight trees descend in lock-step for a fixed number of steps
-/// with no branches. Leaf values are added in tree order in the library's precision
-/// (`Leaf`), so sums are identical to the reference walker, not merely close.
+/// **Lock-step descent.** Trees are walked eight at a time, in blocks, for as
+/// many steps as the deepest tree of the block needs, with no branches: eight
+/// independent chains of loads keep the CPU busy while each waits on memory.
+/// Shallow blocks (depth <= 8, as XGBoost's depth-wise trees are) use a complete
+/// binary tree per lane, 4-byte nodes, children found by arithmetic
+/// (`2i+1+right`), with the eight trees interleaved node by node so that one
+/// index register per lane suffices. Deeper blocks (LightGBM's leaf-wise trees)
+/// use 8-byte linked nodes with absorbing leaves (a leaf leads to itself).
+/// When tree depths vary, trees are grouped by depth so a block wastes few steps,
+/// and leaf values are summed afterwards in the original tree order.
+///
+/// Leaf values are added in tree order in the library's precision (`Leaf`), so
+/// sums are identical to the reference walker, not merely close.
 struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
-    struct Node: Sendable {
+    /// A split in a complete-tree block.
+    struct CompleteNode: Sendable {
         /// Go right when the slot's bin is greater than this.
         var rank: UInt16
         /// Which binned value to read: `usedFeature * 5 + missingVariant`.
         var slot: UInt16
+    }
+
+    /// A node in a linked block. Leaves have rank ``highestBin`` and `left` pointing at themselves.
+    struct LinkedNode: Sendable {
+        var rank: UInt16
+        var slot: UInt16
         /// Left child; the right child is `left + 1`.
         var left: UInt32
+    }
+
+    struct Block: Sendable {
+        var depth: Int
+        var isComplete: Bool
+        /// Complete: first node in ``completeNodes``. Linked: first root in ``linkedRoots``.
+        var nodeOffset: Int
+        /// Complete: first leaf in ``completeLeaves``.
+        var leafOffset: Int
     }
 
     /// How a slot bins missing values (see the type's documentation).
@@ -40,16 +64,23 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
 
     static var lanes: Int { 8 }
     static var highestBin: UInt16 { .max }
+    /// Deepest block stored as complete trees (255 nodes per tree).
+    static var maximumCompleteDepth: Int { 8 }
 
     let convention: SplitConvention
-    var nodes: [Node]
-    var leafValues: [Leaf]
-    /// Root of each tree, padded to a multiple of ``lanes`` with an empty tree.
-    var roots: [UInt32]
-    /// Output each (padded) tree adds to.
-    var groups: [UInt32]
-    /// Steps needed by each block of ``lanes`` trees (the deepest of the block).
-    var blockDepths: [UInt32]
+    var completeNodes: [CompleteNode] = []
+    var completeLeaves: [Leaf] = []
+    var linkedNodes: [LinkedNode] = []
+    var linkedLeaves: [Leaf] = []
+    var linkedRoots: [UInt32] = []
+    var blocks: [Block] = []
+    /// For each block lane, the original index of its tree (``treeCount`` for padding).
+    var laneTrees: [UInt32] = []
+    /// Output each tree adds to, by original index (one extra entry for padding).
+    var treeGroups: [UInt32] = []
+    let treeCount: Int
+    /// Whether blocks visit trees in their original order, so sums can be made in the kernel.
+    var inOrder = true
     /// Sorted unique thresholds of every used feature, concatenated.
     var thresholds: [Double]
     var features: [FeatureBins]
@@ -61,6 +92,7 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
     /// 65,534 distinct thresholds on one feature).
     init?(_ ensemble: TreeEnsemble) {
         convention = ensemble.convention
+        treeCount = ensemble.trees.count
         guard ensemble.trees.allSatisfy({ $0.linearLeaves.isEmpty && !$0.hasCategoricalSplits }) else { return nil }
 
         // Distinct thresholds per feature, in the library's comparison domain.
@@ -82,69 +114,102 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
             var ranks: [Double: UInt16] = [:]
             for (r, t) in sorted.enumerated() { ranks[t] = UInt16(r) }
             rankOf[feature] = ranks
-            var bins = FeatureBins(feature: feature, thresholdStart: thresholds.count, thresholdCount: sorted.count, zeroBin: 0)
+            let zeroBin = UInt16(sorted.count { ensemble.convention == .xgboost ? $0 <= 0 : $0 < 0 })
+            features.append(FeatureBins(feature: feature, thresholdStart: thresholds.count, thresholdCount: sorted.count, zeroBin: zeroBin))
             thresholds.append(contentsOf: sorted)
-            bins.zeroBin = UInt16(sorted.count { ensemble.convention == .xgboost ? $0 <= 0 : $0 < 0 })
-            features.append(bins)
         }
         guard features.count * MissingVariant.count < Int(UInt16.max) else { return nil }
         self.features = features
         self.thresholds = thresholds
 
-        var nodes: [Node] = []
-        var leafValues: [Leaf] = []
-        var roots: [UInt32] = []
-        var groups: [UInt32] = []
-        var depths: [Int] = []
         let convention = ensemble.convention
-        for tree in ensemble.trees {
-            let rootIndex = nodes.count
-            nodes.append(Node(rank: 0, slot: 0, left: 0))
-            leafValues.append(0)
-            var queue: [(source: Int32, slot: Int)] = [(0, rootIndex)]
-            var head = 0
-            while head < queue.count {
-                let (source, position) = queue[head]
-                head += 1
-                let node = tree.nodes[Int(source)]
-                if node.isLeaf {
-                    nodes[position] = Node(rank: Self.highestBin, slot: 0, left: UInt32(position))
-                    leafValues[position] = Leaf(node.leafValue)
-                    continue
+        func split(_ node: TreeNode) -> (rank: UInt16, slot: UInt16) {
+            let feature = Int(node.feature)
+            let variant = Self.missingVariant(node, convention)
+            return (rankOf[feature]![node.threshold]!, UInt16(usedIndex[feature]! * MissingVariant.count + variant.rawValue))
+        }
+
+        // Group trees of similar depth into blocks when depths vary; keep the original order otherwise.
+        let depths = ensemble.trees.map(\.depth)
+        var order = Array(0..<treeCount)
+        let inOrderSteps = stride(from: 0, to: treeCount, by: Self.lanes).reduce(0) { $0 + depths[$1..<min($1 + Self.lanes, treeCount)].max()! }
+        let sorted = order.sorted { (depths[$0], $0) < (depths[$1], $1) }
+        let sortedSteps = stride(from: 0, to: treeCount, by: Self.lanes).reduce(0) { acc, b in acc + sorted[b..<min(b + Self.lanes, treeCount)].map { depths[$0] }.max()! }
+        // Summing afterwards costs about one step per tree; reorder only when it saves more.
+        if sortedSteps * Self.lanes + treeCount < inOrderSteps * Self.lanes {
+            order = sorted
+            inOrder = false
+        }
+        treeGroups = ensemble.trees.map { UInt32($0.outputGroup) } + [0]
+
+        for blockStart in stride(from: 0, to: max(treeCount, 1), by: Self.lanes) {
+            let lanes = (0..<Self.lanes).map { blockStart + $0 < treeCount ? order[blockStart + $0] : treeCount }
+            let depth = lanes.map { $0 < treeCount ? depths[$0] : 0 }.max()!
+            laneTrees.append(contentsOf: lanes.map(UInt32.init))
+            if depth <= Self.maximumCompleteDepth {
+                let internalCount = (1 << depth) - 1
+                let nodeOffset = completeNodes.count, leafOffset = completeLeaves.count
+                completeNodes.append(contentsOf: repeatElement(CompleteNode(rank: Self.highestBin, slot: 0), count: internalCount * Self.lanes))
+                completeLeaves.append(contentsOf: repeatElement(0, count: (1 << depth) * Self.lanes))
+                for (lane, t) in lanes.enumerated() where t < treeCount {
+                    let tree = ensemble.trees[t]
+                    // Fill heap position `i` at `level` from tree node `n`; a leaf above the
+                    // last level fills its whole subtree (its splits always go left).
+                    func fill(_ n: Int, _ i: Int, _ level: Int) {
+                        let node = tree.nodes[n]
+                        if level == depth {
+                            completeLeaves[leafOffset + (i - internalCount) * Self.lanes + lane] = Leaf(node.leafValue)
+                            return
+                        }
+                        if node.isLeaf {
+                            completeNodes[nodeOffset + i * Self.lanes + lane] = CompleteNode(rank: Self.highestBin, slot: 0)
+                            fill(n, 2 * i + 1, level + 1)
+                            fill(n, 2 * i + 2, level + 1)
+                        } else {
+                            let (rank, slot) = split(node)
+                            completeNodes[nodeOffset + i * Self.lanes + lane] = CompleteNode(rank: rank, slot: slot)
+                            fill(Int(node.leftChild), 2 * i + 1, level + 1)
+                            fill(Int(node.rightChild), 2 * i + 2, level + 1)
+                        }
+                    }
+                    fill(0, 0, 0)
                 }
-                let feature = Int(node.feature)
-                let variant = Self.missingVariant(node, convention)
-                let left = nodes.count
-                nodes.append(Node(rank: 0, slot: 0, left: 0))
-                nodes.append(Node(rank: 0, slot: 0, left: 0))
-                leafValues.append(0)
-                leafValues.append(0)
-                nodes[position] = Node(
-                    rank: rankOf[feature]![node.threshold]!,
-                    slot: UInt16(usedIndex[feature]! * MissingVariant.count + variant.rawValue),
-                    left: UInt32(left))
-                queue.append((node.leftChild, left))
-                queue.append((node.rightChild, left + 1))
+                blocks.append(Block(depth: depth, isComplete: true, nodeOffset: nodeOffset, leafOffset: leafOffset))
+            } else {
+                let rootOffset = linkedRoots.count
+                for t in lanes {
+                    let rootIndex = linkedNodes.count
+                    linkedRoots.append(UInt32(rootIndex))
+                    linkedNodes.append(LinkedNode(rank: Self.highestBin, slot: 0, left: UInt32(rootIndex)))
+                    linkedLeaves.append(0)
+                    guard t < treeCount else { continue }  // padding: one absorbing leaf worth +0
+                    let tree = ensemble.trees[t]
+                    var queue: [(source: Int32, position: Int)] = [(0, rootIndex)]
+                    var head = 0
+                    while head < queue.count {
+                        let (source, position) = queue[head]
+                        head += 1
+                        let node = tree.nodes[Int(source)]
+                        if node.isLeaf {
+                            linkedNodes[position] = LinkedNode(rank: Self.highestBin, slot: 0, left: UInt32(position))
+                            linkedLeaves[position] = Leaf(node.leafValue)
+                            continue
+                        }
+                        let left = linkedNodes.count
+                        linkedNodes.append(LinkedNode(rank: 0, slot: 0, left: 0))
+                        linkedNodes.append(LinkedNode(rank: 0, slot: 0, left: 0))
+                        linkedLeaves.append(0)
+                        linkedLeaves.append(0)
+                        let (rank, slot) = split(node)
+                        linkedNodes[position] = LinkedNode(rank: rank, slot: slot, left: UInt32(left))
+                        queue.append((node.leftChild, left))
+                        queue.append((node.rightChild, left + 1))
+                    }
+                    if linkedNodes.count >= Int(UInt32.max) { return nil }
+                }
+                blocks.append(Block(depth: depth, isComplete: false, nodeOffset: rootOffset, leafOffset: 0))
             }
-            guard nodes.count < Int(UInt32.max) else { return nil }
-            roots.append(UInt32(rootIndex))
-            groups.append(UInt32(tree.outputGroup))
-            depths.append(tree.depth)
         }
-        // Padding tree: one absorbing leaf worth +0, which changes no sum.
-        let padding = UInt32(nodes.count)
-        nodes.append(Node(rank: Self.highestBin, slot: 0, left: padding))
-        leafValues.append(0)
-        while roots.count % Self.lanes != 0 || roots.isEmpty {
-            roots.append(padding)
-            groups.append(0)
-            depths.append(0)
-        }
-        self.nodes = nodes
-        self.leafValues = leafValues
-        self.roots = roots
-        self.groups = groups
-        self.blockDepths = stride(from: 0, to: roots.count, by: Self.lanes).map { UInt32(depths[$0..<$0 + Self.lanes].max()!) }
     }
 
     /// Which binned variant of the feature a node reads, from its missing-value rule.
@@ -161,109 +226,234 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
         }
     }
 
+    /// The descent loops, over raw pointers taken once per row.
+    struct Kernel {
+        let completeNodes: UnsafePointer<CompleteNode>
+        let completeLeaves: UnsafePointer<Leaf>
+        let linkedNodes: UnsafePointer<LinkedNode>
+        let linkedLeaves: UnsafePointer<Leaf>
+        let linkedRoots: UnsafePointer<UInt32>
+        let slots: UnsafePointer<UInt16>
+        /// The eight leaf values of the last block, by lane.
+        let out: UnsafeMutablePointer<Leaf>
+
+        @inline(__always)
+        func descend(_ block: Block) {
+            if block.isComplete { complete(block) } else { linked(block) }
+        }
+
+        /// One complete-tree step: lane `lane`'s node `i` is at `i * 8 + lane`.
+        @inline(__always)
+        func next(_ i: Int, _ lane: Int, _ nodes: UnsafePointer<CompleteNode>) -> Int {
+            let node = nodes[(i &<< 3) &+ lane]
+            return (i &<< 1) &+ 1 &+ (slots[Int(node.slot)] > node.rank ? 1 : 0)
+        }
+
+        @inline(__always)
+        func complete(_ block: Block) {
+            let nodes = completeNodes + block.nodeOffset
+            var i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0
+            var remaining = block.depth
+            while remaining > 0 {
+                i0 = next(i0, 0, nodes); i1 = next(i1, 1, nodes)
+                i2 = next(i2, 2, nodes); i3 = next(i3, 3, nodes)
+                i4 = next(i4, 4, nodes); i5 = next(i5, 5, nodes)
+                i6 = next(i6, 6, nodes); i7 = next(i7, 7, nodes)
+                remaining &-= 1
+            }
+            let firstLeaf = (1 &<< block.depth) &- 1
+            let leaves = completeLeaves + (block.leafOffset &- firstLeaf &* 8)
+            out[0] = leaves[i0 &<< 3]; out[1] = leaves[(i1 &<< 3) &+ 1]
+            out[2] = leaves[(i2 &<< 3) &+ 2]; out[3] = leaves[(i3 &<< 3) &+ 3]
+            out[4] = leaves[(i4 &<< 3) &+ 4]; out[5] = leaves[(i5 &<< 3) &+ 5]
+            out[6] = leaves[(i6 &<< 3) &+ 6]; out[7] = leaves[(i7 &<< 3) &+ 7]
+        }
+
+        @inline(__always)
+        func step(_ n: UInt32) -> UInt32 {
+            let node = linkedNodes[Int(n)]
+            return node.left &+ (slots[Int(node.slot)] > node.rank ? 1 : 0)
+        }
+
+        @inline(__always)
+        func linked(_ block: Block) {
+            let roots = linkedRoots + block.nodeOffset
+            var n0 = roots[0], n1 = roots[1], n2 = roots[2], n3 = roots[3]
+            var n4 = roots[4], n5 = roots[5], n6 = roots[6], n7 = roots[7]
+            var remaining = block.depth
+            while remaining > 0 {
+                n0 = step(n0); n1 = step(n1); n2 = step(n2); n3 = step(n3)
+                n4 = step(n4); n5 = step(n5); n6 = step(n6); n7 = step(n7)
+                remaining &-= 1
+            }
+            out[0] = linkedLeaves[Int(n0)]; out[1] = linkedLeaves[Int(n1)]
+            out[2] = linkedLeaves[Int(n2)]; out[3] = linkedLeaves[Int(n3)]
+            out[4] = linkedLeaves[Int(n4)]; out[5] = linkedLeaves[Int(n5)]
+            out[6] = linkedLeaves[Int(n6)]; out[7] = linkedLeaves[Int(n7)]
+        }
+    }
+}
+
+/// A ``QuantizedForest`` frozen into memory that is written once, at
+/// construction, and only read afterwards: scoring a row touches no reference
+/// counts and takes no locks.
+///
+/// `@unchecked Sendable`: the buffers are allocated and filled in `init`,
+/// never written again, and freed in `deinit`; concurrent readers are safe.
+final class CompiledForest<Leaf: BinaryFloatingPoint & Sendable>: @unchecked Sendable {
+    typealias Layout = QuantizedForest<Leaf>
+
+    let convention: SplitConvention
+    let completeNodes: UnsafeMutablePointer<Layout.CompleteNode>
+    let completeLeaves: UnsafeMutablePointer<Leaf>
+    let linkedNodes: UnsafeMutablePointer<Layout.LinkedNode>
+    let linkedLeaves: UnsafeMutablePointer<Leaf>
+    let linkedRoots: UnsafeMutablePointer<UInt32>
+    let blocks: UnsafeMutablePointer<Layout.Block>
+    let blockCount: Int
+    let laneTrees: UnsafeMutablePointer<UInt32>
+    let treeGroups: UnsafeMutablePointer<UInt32>
+    let treeCount: Int
+    let inOrder: Bool
+    let thresholds: UnsafeMutablePointer<Double>
+    let features: UnsafeMutableBufferPointer<Layout.FeatureBins>
+    /// Number of binned values per row.
+    let slotCount: Int
+
+    /// Compiles `ensemble`, or returns `nil` when the layout cannot express it.
+    convenience init?(_ ensemble: TreeEnsemble) {
+        guard let layout = Layout(ensemble) else { return nil }
+        self.init(layout)
+    }
+
+    init(_ layout: Layout) {
+        func freeze<T>(_ array: [T]) -> UnsafeMutablePointer<T> {
+            let p = UnsafeMutablePointer<T>.allocate(capacity: max(array.count, 1))
+            array.withUnsafeBufferPointer { if let base = $0.baseAddress { p.initialize(from: base, count: array.count) } }
+            return p
+        }
+        convention = layout.convention
+        completeNodes = freeze(layout.completeNodes)
+        completeLeaves = freeze(layout.completeLeaves)
+        linkedNodes = freeze(layout.linkedNodes)
+        linkedLeaves = freeze(layout.linkedLeaves)
+        linkedRoots = freeze(layout.linkedRoots)
+        blocks = freeze(layout.blocks)
+        blockCount = layout.blocks.count
+        laneTrees = freeze(layout.laneTrees)
+        treeGroups = freeze(layout.treeGroups)
+        treeCount = layout.treeCount
+        inOrder = layout.inOrder
+        thresholds = freeze(layout.thresholds)
+        features = UnsafeMutableBufferPointer(start: freeze(layout.features), count: layout.features.count)
+        slotCount = layout.slotCount
+    }
+
+    deinit {
+        completeNodes.deallocate()
+        completeLeaves.deallocate()
+        linkedNodes.deallocate()
+        linkedLeaves.deallocate()
+        linkedRoots.deallocate()
+        blocks.deallocate()
+        laneTrees.deallocate()
+        treeGroups.deallocate()
+        thresholds.deallocate()
+        features.baseAddress!.deallocate()
+    }
+
     /// The bin of a non-NaN library-domain value: how many thresholds it passes.
     /// XGBoost goes right when `x >= t`, LightGBM when `x > t`.
     @inline(__always)
-    func bin(_ x: Double, _ f: FeatureBins) -> UInt16 {
-        thresholds.withUnsafeBufferPointer { all in
-            let t = all.baseAddress! + f.thresholdStart
-            var low = 0
-            var length = f.thresholdCount
-            if convention == .xgboost {
-                while length > 0 {
-                    let half = length >> 1
-                    let passes = t[low + half] <= x
-                    low = passes ? low + half + 1 : low
-                    length = passes ? length - half - 1 : half
-                }
-            } else {
-                while length > 0 {
-                    let half = length >> 1
-                    let passes = t[low + half] < x
-                    low = passes ? low + half + 1 : low
-                    length = passes ? length - half - 1 : half
-                }
+    func bin(_ x: Double, _ f: Layout.FeatureBins, _ all: UnsafePointer<Double>) -> UInt16 {
+        let t = all + f.thresholdStart
+        var n = f.thresholdCount
+        guard n > 0 else { return 0 }
+        // Branch-free search: the loop count depends only on n, the step is a select.
+        var base = 0
+        if convention == .xgboost {
+            while n > 1 {
+                let half = n &>> 1
+                base &+= half &* Int(unsafeBitCast(t[base &+ half] <= x, to: UInt8.self))
+                n &-= half
             }
-            return UInt16(truncatingIfNeeded: low)
+            return UInt16(truncatingIfNeeded: base &+ Int(unsafeBitCast(t[base] <= x, to: UInt8.self)))
+        } else {
+            while n > 1 {
+                let half = n &>> 1
+                base &+= half &* Int(unsafeBitCast(t[base &+ half] < x, to: UInt8.self))
+                n &-= half
+            }
+            return UInt16(truncatingIfNeeded: base &+ Int(unsafeBitCast(t[base] < x, to: UInt8.self)))
         }
     }
 
     /// Fills `slots` (``slotCount`` values) for a row of library-domain values.
     @inline(__always)
     func binRow(_ row: UnsafePointer<Double>, into slots: UnsafeMutablePointer<UInt16>) {
+        let all = thresholds
         var s = slots
         for f in features {
             let x = row[f.feature]
             if x.isNaN {
                 s[0] = 0
-                s[1] = Self.highestBin
+                s[1] = Layout.highestBin
                 s[2] = f.zeroBin
                 s[3] = 0
-                s[4] = Self.highestBin
+                s[4] = Layout.highestBin
             } else {
-                let b = bin(x, f)
+                let b = bin(x, f, all)
                 let isZero = x == 0
                 s[0] = b
                 s[1] = b
                 s[2] = b
                 s[3] = isZero ? 0 : b
-                s[4] = isZero ? Self.highestBin : b
+                s[4] = isZero ? Layout.highestBin : b
             }
-            s += MissingVariant.count
+            s += Layout.MissingVariant.count
         }
     }
 
-    /// Adds every tree's output for a binned row to `sums`.
+    /// Adds every tree's output for a binned row to `sums` (`outputCount` values), in tree order.
     @inline(__always)
-    func accumulate(_ slots: UnsafePointer<UInt16>, into sums: UnsafeMutablePointer<Leaf>) {
-        nodes.withUnsafeBufferPointer { nodeBuffer in
-            leafValues.withUnsafeBufferPointer { leafBuffer in
-                roots.withUnsafeBufferPointer { rootBuffer in
-                    groups.withUnsafeBufferPointer { groupBuffer in
-                        blockDepths.withUnsafeBufferPointer { depthBuffer in
-                            Self.kernel(
-                                nodes: nodeBuffer.baseAddress!, leaves: leafBuffer.baseAddress!, roots: rootBuffer.baseAddress!,
-                                groups: groupBuffer.baseAddress!, depths: depthBuffer, slots: slots, sums: sums)
-                        }
+    func accumulate(_ slots: UnsafePointer<UInt16>, into sums: UnsafeMutablePointer<Leaf>, outputCount: Int) {
+        withUnsafeTemporaryAllocation(of: Leaf.self, capacity: Layout.lanes) { laneValues in
+            let out = laneValues.baseAddress!
+            let kernel = Layout.Kernel(
+                completeNodes: completeNodes, completeLeaves: completeLeaves,
+                linkedNodes: linkedNodes, linkedLeaves: linkedLeaves,
+                linkedRoots: linkedRoots, slots: slots, out: out)
+            let blocks = UnsafeBufferPointer(start: self.blocks, count: blockCount)
+            if inOrder && outputCount == 1 {
+                // The common case: one output, trees in order. Keep the sum in a register.
+                var total = sums[0]
+                for block in blocks {
+                    kernel.descend(block)
+                    total += out[0]; total += out[1]; total += out[2]; total += out[3]
+                    total += out[4]; total += out[5]; total += out[6]; total += out[7]
+                }
+                sums[0] = total
+            } else if inOrder {
+                for (b, block) in blocks.enumerated() {
+                    kernel.descend(block)
+                    for lane in 0..<8 { sums[Int(treeGroups[Int(laneTrees[b &* 8 &+ lane])])] += out[lane] }
+                }
+            } else {
+                withUnsafeTemporaryAllocation(of: Leaf.self, capacity: treeCount + 1) { scratch in
+                    let values = scratch.baseAddress!
+                    for (b, block) in blocks.enumerated() {
+                        kernel.descend(block)
+                        for lane in 0..<8 { values[Int(laneTrees[b &* 8 &+ lane])] = out[lane] }
+                    }
+                    if outputCount == 1 {
+                        var total = sums[0]
+                        for t in 0..<treeCount { total += values[t] }
+                        sums[0] = total
+                    } else {
+                        for t in 0..<treeCount { sums[Int(treeGroups[t])] += values[t] }
                     }
                 }
             }
-        }
-    }
-
-    @inline(__always)
-    static func step(_ n: UInt32, _ nodes: UnsafePointer<Node>, _ slots: UnsafePointer<UInt16>) -> UInt32 {
-        let node = nodes[Int(n)]
-        return node.left &+ (slots[Int(node.slot)] > node.rank ? 1 : 0)
-    }
-
-    static func kernel(
-        nodes: UnsafePointer<Node>, leaves: UnsafePointer<Leaf>, roots: UnsafePointer<UInt32>,
-        groups: UnsafePointer<UInt32>, depths: UnsafeBufferPointer<UInt32>, slots: UnsafePointer<UInt16>,
-        sums: UnsafeMutablePointer<Leaf>
-    ) {
-        var base = 0
-        for depth in depths {
-            var n0 = roots[base], n1 = roots[base + 1], n2 = roots[base + 2], n3 = roots[base + 3]
-            var n4 = roots[base + 4], n5 = roots[base + 5], n6 = roots[base + 6], n7 = roots[base + 7]
-            var remaining = depth
-            while remaining > 0 {
-                n0 = step(n0, nodes, slots); n1 = step(n1, nodes, slots)
-                n2 = step(n2, nodes, slots); n3 = step(n3, nodes, slots)
-                n4 = step(n4, nodes, slots); n5 = step(n5, nodes, slots)
-                n6 = step(n6, nodes, slots); n7 = step(n7, nodes, slots)
-                remaining &-= 1
-            }
-            // Tree order: the library sums tree by tree, and so must we to match it bit for bit.
-            sums[Int(groups[base])] += leaves[Int(n0)]
-            sums[Int(groups[base + 1])] += leaves[Int(n1)]
-            sums[Int(groups[base + 2])] += leaves[Int(n2)]
-            sums[Int(groups[base + 3])] += leaves[Int(n3)]
-            sums[Int(groups[base + 4])] += leaves[Int(n4)]
-            sums[Int(groups[base + 5])] += leaves[Int(n5)]
-            sums[Int(groups[base + 6])] += leaves[Int(n6)]
-            sums[Int(groups[base + 7])] += leaves[Int(n7)]
-            base += 8
         }
     }
 }

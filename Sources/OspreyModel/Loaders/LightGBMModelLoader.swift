@@ -125,12 +125,29 @@ public enum LightGBMModelLoader {
         }
         var out: [Double] = []
         if let count { out.reserveCapacity(count) }
-        for token in text.split(separator: " ") {
-            // Double(_:) parses with strtod semantics (correctly rounded) and accepts the nan/inf LightGBM may write.
-            guard let v = Double(token) else {
-                throw ModelLoadError.invalidField("Tree=\(t).\(key)", "holds '\(token)', which is not a number")
+        // strtod over one NUL-terminated copy of the line: correctly rounded, reads the
+        // nan/inf LightGBM may write, and far faster than a String per token.
+        var chars = Array(text.utf8).map { CChar(bitPattern: $0) }
+        chars.append(0)
+        let bad: String? = chars.withUnsafeMutableBufferPointer { buffer -> String? in
+            var cursor = buffer.baseAddress!
+            let end = buffer.baseAddress! + buffer.count - 1
+            while cursor < end {
+                if cursor.pointee == 0x20 { cursor += 1; continue }
+                var next: UnsafeMutablePointer<CChar>? = nil
+                let value = strtod(cursor, &next)
+                guard let next, next > cursor, next == end || next.pointee == 0x20 else {
+                    var tokenEnd = cursor
+                    while tokenEnd < end, tokenEnd.pointee != 0x20 { tokenEnd += 1 }
+                    return String(decoding: UnsafeRawBufferPointer(start: cursor, count: tokenEnd - cursor), as: UTF8.self)
+                }
+                out.append(value)
+                cursor = next
             }
-            out.append(v)
+            return nil
+        }
+        if let bad {
+            throw ModelLoadError.invalidField("Tree=\(t).\(key)", "holds '\(bad)', which is not a number")
         }
         if let count, out.count != count {
             throw ModelLoadError.invalidField("Tree=\(t).\(key)", "has \(out.count) values, expected \(count)")

@@ -49,8 +49,11 @@ public struct FeatureTable: Sendable {
         }
         var values: [Double] = []
         var buffer = [CChar](repeating: 0, count: 64)
-        for (lineIndex, line) in lines.enumerated() where lineIndex > headerIndex {
-            if trimmed(line).isEmpty { continue }
+        // With one column an empty line is a row with a missing value; otherwise blank lines are skipped.
+        var lastDataLine = lines.count - 1
+        while lastDataLine > headerIndex, trimmed(lines[lastDataLine]).isEmpty { lastDataLine -= 1 }
+        for (lineIndex, line) in lines.enumerated() where lineIndex > headerIndex && lineIndex <= lastDataLine {
+            if trimmed(line).isEmpty && columns.count > 1 { continue }
             let fields = line.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
             guard fields.count == columns.count else {
                 throw FeatureTableError(description: "line \(lineIndex + 1) has \(fields.count) fields, the header has \(columns.count)")
