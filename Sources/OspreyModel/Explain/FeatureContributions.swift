@@ -25,6 +25,7 @@ public struct ContributionExplainer: Sendable {
     /// Expected value (cover-weighted mean of leaves below) of every node of every tree.
     let nodeMeans: [[Double]]
     let maxDepth: Int
+    let hasLinearLeaves: Bool
 
     /// Prepares explanations for `ensemble`.
     public init(_ ensemble: TreeEnsemble) {
@@ -39,6 +40,7 @@ public struct ContributionExplainer: Sendable {
         }
         nodeMeans = means
         maxDepth = deepest
+        hasLinearLeaves = ensemble.trees.contains { !$0.linearLeaves.isEmpty }
     }
 
     @discardableResult
@@ -60,35 +62,80 @@ public struct ContributionExplainer: Sendable {
 
     /// Contributions for one row: for each output, `featureCount` values then the bias.
     public func contributions(_ row: [Double], method: ContributionMethod) throws(ContributionError) -> [Double] {
-        guard row.count >= ensemble.featureCount else {
-            throw ContributionError(description: "row has \(row.count) values, the model needs \(ensemble.featureCount)")
+        var phi = [Double](repeating: 0, count: valueCount)
+        try row.withUnsafeBufferPointer { (r) throws(ContributionError) in
+            try phi.withUnsafeMutableBufferPointer { (out) throws(ContributionError) in
+                try contributions(r, method: method, into: out)
+            }
         }
-        if ensemble.trees.contains(where: { !$0.linearLeaves.isEmpty }) {
+        return phi
+    }
+
+    /// Writes contributions for one row into `out` (``valueCount`` slots): for each
+    /// output, `featureCount` values then the bias. Allocates nothing for
+    /// ``ContributionMethod/approximate``.
+    public func contributions(
+        _ row: UnsafeBufferPointer<Double>, method: ContributionMethod, into out: UnsafeMutableBufferPointer<Double>
+    ) throws(ContributionError) {
+        let featureCount = ensemble.featureCount
+        guard row.count >= featureCount else {
+            throw ContributionError(description: "row has \(row.count) values, the model needs \(featureCount)")
+        }
+        guard out.count >= valueCount else {
+            throw ContributionError(description: "output has \(out.count) slots, contributions need \(valueCount)")
+        }
+        if hasLinearLeaves {
             throw ContributionError(description: "contributions are not defined for linear trees (LightGBM refuses them too)")
         }
-        let width = ensemble.featureCount + 1
-        var phi = [Double](repeating: 0, count: valueCount)
-        let x = row.prefix(ensemble.featureCount).map(ensemble.libraryValue)
-        for g in 0..<ensemble.outputCount { phi[g * width + width - 1] = ensemble.baseMargins[g] }
-        var path = [PathElement](repeating: PathElement(), count: (maxDepth + 2) * (maxDepth + 3) / 2 + 1)
-        x.withUnsafeBufferPointer { xs in
-            phi.withUnsafeMutableBufferPointer { out in
+        let width = featureCount + 1
+        for i in 0..<valueCount { out[i] = 0 }
+        for g in 0..<ensemble.outputCount { out[g * width + width - 1] = ensemble.baseMargins[g] }
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(featureCount, 1)) { x in
+            for i in 0..<featureCount { x[i] = ensemble.libraryValue(row[i]) }
+            let xs = UnsafePointer(x.baseAddress!)
+            switch method {
+            case .approximate:
                 for (t, tree) in ensemble.trees.enumerated() {
                     let base = out.baseAddress! + tree.outputGroup * width
                     base[width - 1] += nodeMeans[t][0]
-                    switch method {
-                    case .approximate:
-                        saabas(tree, means: nodeMeans[t], x: xs.baseAddress!, phi: base)
-                    case .exact:
-                        path.withUnsafeMutableBufferPointer { p in
-                            var walk = TreeShapWalk(tree: tree, convention: ensemble.convention, x: xs.baseAddress!, phi: base, path: p.baseAddress!)
-                            walk.recurse(node: 0, parentStart: 0, uniqueDepth: 0, zeroFraction: 1, oneFraction: 1, feature: -1)
-                        }
+                    saabas(tree, means: nodeMeans[t], x: xs, phi: base)
+                }
+            case .exact:
+                withUnsafeTemporaryAllocation(of: PathElement.self, capacity: (maxDepth + 2) * (maxDepth + 3) / 2 + 1) { path in
+                    for (t, tree) in ensemble.trees.enumerated() {
+                        let base = out.baseAddress! + tree.outputGroup * width
+                        base[width - 1] += nodeMeans[t][0]
+                        var walk = TreeShapWalk(tree: tree, convention: ensemble.convention, x: xs, phi: base, path: path.baseAddress!)
+                        walk.recurse(node: 0, parentStart: 0, uniqueDepth: 0, zeroFraction: 1, oneFraction: 1, feature: -1)
                     }
                 }
             }
         }
-        return phi
+    }
+
+    /// The `count` features that raised output `output` most, largest first
+    /// (features with a positive contribution only; ties go to the lower feature index).
+    ///
+    /// - Parameter contributions: values from ``contributions(_:method:)``.
+    public func topReasons(_ contributions: [Double], output: Int = 0, count: Int) -> [ReasonCode] {
+        let width = ensemble.featureCount + 1
+        let start = output * width
+        guard count > 0, output >= 0, output < ensemble.outputCount, contributions.count >= start + width else { return [] }
+        var best: [ReasonCode] = []
+        for f in 0..<ensemble.featureCount {
+            let c = contributions[start + f]
+            guard c > 0 else { continue }
+            let reason = ReasonCode(featureIndex: f, feature: ensemble.featureNames[f], contribution: c)
+            if best.count < count {
+                best.append(reason)
+            } else if c > best[best.count - 1].contribution {
+                best[best.count - 1] = reason
+            } else {
+                continue
+            }
+            best.sort { $0.contribution > $1.contribution || ($0.contribution == $1.contribution && $0.featureIndex < $1.featureIndex) }
+        }
+        return best
     }
 
     private func saabas(_ tree: DecisionTree, means: [Double], x: UnsafePointer<Double>, phi: UnsafeMutablePointer<Double>) {
@@ -101,6 +148,18 @@ public struct ContributionExplainer: Sendable {
             value = means[n]
         }
     }
+}
+
+/// A feature that pushed a score up, with how much it added to the margin.
+public struct ReasonCode: Sendable, Equatable, CustomStringConvertible {
+    /// Index of the feature in model order.
+    public let featureIndex: Int
+    /// Name of the feature.
+    public let feature: String
+    /// Its contribution to the margin (log-odds for binary models).
+    public let contribution: Double
+
+    public var description: String { "\(feature) (+\(contribution))" }
 }
 
 /// One element of TreeSHAP's path of unique features.
