@@ -202,6 +202,10 @@ public struct DecisionTree: Sendable, Equatable {
             stack.append(node.leftChild)
             stack.append(node.rightChild)
         }
+        // The compiled layout bins the features of every split, reachable or not.
+        for (n, node) in nodes.enumerated() where !node.isLeaf && (node.feature < 0 || Int(node.feature) >= featureCount) {
+            throw ModelLoadError.invalidField("split feature", "node \(n) splits on feature \(node.feature) but the model has \(featureCount) features")
+        }
         for (leaf, model) in linearLeaves {
             guard model.features.count == model.coefficients.count else {
                 throw ModelLoadError.invalidField("leaf_coeff", "leaf \(leaf) has \(model.features.count) features but \(model.coefficients.count) coefficients")

@@ -12,8 +12,11 @@ public enum OutputTransform: Sendable, Equatable {
     case identity
     /// `1 / (1 + exp(-scale·x))` (binary classification, cross-entropy).
     case sigmoid(scale: Double)
-    /// `exp(x)` (Poisson, gamma, Tweedie, Cox, AFT).
+    /// `exp(x)` (Poisson, gamma, Tweedie, Cox).
     case exponential
+    /// `exp(x)` computed in `Double` even where the library otherwise works in
+    /// `Float` (XGBoost `survival:aft`), then rounded to the library's precision.
+    case exponentialInDouble
     /// Softmax across the outputs (multiclass probabilities).
     case softmax
     /// The index of the largest margin (XGBoost `multi:softmax`).
@@ -56,7 +59,7 @@ extension OutputTransform {
             for i in m.indices { out[i] = m[i] }
         case .sigmoid(let scale), .sigmoidPerOutput(let scale):
             for i in m.indices { out[i] = 1.0 / (1.0 + exp(-scale * m[i])) }
-        case .exponential:
+        case .exponential, .exponentialInDouble:
             for i in m.indices { out[i] = exp(m[i]) }
         case .softmax:
             var top = -Double.infinity
@@ -86,13 +89,17 @@ extension OutputTransform {
             for i in m.indices { out[i] = Double(1.0 / (1.0 + expf(-s * Float(m[i])))) }
         case .exponential:
             for i in m.indices { out[i] = Double(expf(Float(m[i]))) }
+        case .exponentialInDouble:
+            for i in m.indices { out[i] = Double(Float(exp(Double(Float(m[i]))))) }
         case .softmax:
             var top = -Float.infinity
             for x in m { top = max(top, Float(x)) }
-            var sum: Float = 0
-            var e = [Float](repeating: 0, count: m.count)
-            for i in m.indices { e[i] = expf(Float(m[i]) - top); sum += e[i] }
-            for i in m.indices { out[i] = Double(e[i] / sum) }
+            // XGBoost (common::Softmax) adds the Float exponentials in a double, then divides by it rounded to Float.
+            var sum: Double = 0
+            // `out` holds the Float exponentials until the sum is known: no allocation per row.
+            for i in m.indices { let e = expf(Float(m[i]) - top); out[i] = Double(e); sum += Double(e) }
+            let total = Float(sum)
+            for i in m.indices { out[i] = Double(Float(out[i]) / total) }
         case .argmax:
             var best = 0
             for i in m.indices where Float(m[i]) > Float(m[best]) { best = i }

@@ -112,7 +112,11 @@ public struct TreeEnsemble: Sendable {
                 throw ModelLoadError.invalidField("tree_info", "tree \(i) adds to output \(tree.outputGroup) of \(outputCount)")
             }
             do { try tree.validate(featureCount: featureCount) } catch {
-                throw ModelLoadError.invalidField("trees[\(i)]", "\(error)")
+                switch error {
+                case .invalidField(let field, let reason): throw ModelLoadError.invalidField("trees[\(i)].\(field)", reason)
+                case .missingField(let field): throw ModelLoadError.missingField("trees[\(i)].\(field)")
+                default: throw error
+                }
             }
         }
     }

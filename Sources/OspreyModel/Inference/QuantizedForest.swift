@@ -148,8 +148,11 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
             laneTrees.append(contentsOf: lanes.map(UInt32.init))
             if depth <= Self.maximumCompleteDepth {
                 let internalCount = (1 << depth) - 1
+                // Node i of a lane sits at (i + 1) * 8 + lane: with the region 64-byte aligned,
+                // the two children of any node (2i+1, 2i+2) share one cache line.
                 let nodeOffset = completeNodes.count, leafOffset = completeLeaves.count
-                completeNodes.append(contentsOf: repeatElement(CompleteNode(rank: Self.highestBin, slot: 0), count: internalCount * Self.lanes))
+                let regionNodes = ((internalCount + 1) * Self.lanes + 15) / 16 * 16
+                completeNodes.append(contentsOf: repeatElement(CompleteNode(rank: Self.highestBin, slot: 0), count: regionNodes))
                 completeLeaves.append(contentsOf: repeatElement(0, count: (1 << depth) * Self.lanes))
                 for (lane, t) in lanes.enumerated() where t < treeCount {
                     let tree = ensemble.trees[t]
@@ -162,12 +165,12 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
                             return
                         }
                         if node.isLeaf {
-                            completeNodes[nodeOffset + i * Self.lanes + lane] = CompleteNode(rank: Self.highestBin, slot: 0)
+                            completeNodes[nodeOffset + (i + 1) * Self.lanes + lane] = CompleteNode(rank: Self.highestBin, slot: 0)
                             fill(n, 2 * i + 1, level + 1)
                             fill(n, 2 * i + 2, level + 1)
                         } else {
                             let (rank, slot) = split(node)
-                            completeNodes[nodeOffset + i * Self.lanes + lane] = CompleteNode(rank: rank, slot: slot)
+                            completeNodes[nodeOffset + (i + 1) * Self.lanes + lane] = CompleteNode(rank: rank, slot: slot)
                             fill(Int(node.leftChild), 2 * i + 1, level + 1)
                             fill(Int(node.rightChild), 2 * i + 2, level + 1)
                         }
@@ -242,10 +245,10 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
             if block.isComplete { complete(block) } else { linked(block) }
         }
 
-        /// One complete-tree step: lane `lane`'s node `i` is at `i * 8 + lane`.
+        /// One complete-tree step: lane `lane`'s node `i` is at `(i + 1) * 8 + lane`.
         @inline(__always)
         func next(_ i: Int, _ lane: Int, _ nodes: UnsafePointer<CompleteNode>) -> Int {
-            let node = nodes[(i &<< 3) &+ lane]
+            let node = nodes[(i &<< 3) &+ 8 &+ lane]
             return (i &<< 1) &+ 1 &+ (slots[Int(node.slot)] > node.rank ? 1 : 0)
         }
 
@@ -333,7 +336,12 @@ final class CompiledForest<Leaf: BinaryFloatingPoint & Sendable>: @unchecked Sen
             return p
         }
         convention = layout.convention
-        completeNodes = freeze(layout.completeNodes)
+        // 64-byte alignment keeps each pair of sibling node groups in one cache line.
+        let aligned = UnsafeMutableRawPointer.allocate(
+            byteCount: max(layout.completeNodes.count, 1) * MemoryLayout<Layout.CompleteNode>.stride, alignment: 64
+        ).bindMemory(to: Layout.CompleteNode.self, capacity: max(layout.completeNodes.count, 1))
+        layout.completeNodes.withUnsafeBufferPointer { if let base = $0.baseAddress { aligned.initialize(from: base, count: $0.count) } }
+        completeNodes = aligned
         completeLeaves = freeze(layout.completeLeaves)
         linkedNodes = freeze(layout.linkedNodes)
         linkedLeaves = freeze(layout.linkedLeaves)

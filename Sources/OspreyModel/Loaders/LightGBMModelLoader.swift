@@ -46,8 +46,10 @@ public enum LightGBMModelLoader {
             throw ModelLoadError.unknownFormat("not a LightGBM text model (no 'tree' header line)")
         }
 
-        guard let maxFeature = header["max_feature_idx"].flatMap({ Int($0) }), maxFeature >= 0 else {
-            throw ModelLoadError.missingField("max_feature_idx")
+        guard let maxFeatureText = header["max_feature_idx"] else { throw ModelLoadError.missingField("max_feature_idx") }
+        // Bounded like XGBoost's num_feature: `+ 1` must not overflow, nor the generated names exhaust memory.
+        guard let maxFeature = Int(maxFeatureText), maxFeature >= 0, maxFeature < 10_000_000 else {
+            throw ModelLoadError.invalidField("max_feature_idx", "= '\(maxFeatureText)' is not a feature index in 0..<10000000")
         }
         let featureCount = maxFeature + 1
         let classCount = header["num_class"].flatMap { Int($0) } ?? 1
@@ -191,6 +193,11 @@ public enum LightGBMModelLoader {
             let right = try ints(block, "right_child", tree: t, count: internalCount)
             let internalCounts = (try? doubles(block, "internal_count", tree: t, count: internalCount)) ?? Array(repeating: 1, count: internalCount)
             let catCount = block["num_cat"].flatMap { Int($0) } ?? 0
+            // Each categorical split has its own set, so there are at most as many sets as splits
+            // (and `catCount + 1` below cannot overflow).
+            guard catCount >= 0, catCount <= internalCount else {
+                throw ModelLoadError.invalidField("Tree=\(t).num_cat", "= \(catCount) is not a count of category sets for \(internalCount) splits")
+            }
             var boundaries: [Int32] = []
             if catCount > 0 {
                 boundaries = try ints(block, "cat_boundaries", tree: t, count: catCount + 1)
@@ -205,7 +212,20 @@ public enum LightGBMModelLoader {
                       Int(boundaries.last!) <= categoryWords.count
                 else { throw ModelLoadError.invalidField("Tree=\(t).cat_boundaries", "does not index cat_threshold") }
             }
-            func child(_ c: Int32) -> Int32 { c >= 0 ? c : Int32(internalCount) + ~c }
+            // A child is an internal node index (>= 0) or ~leaf (< 0). Checked here, where the field
+            // can be named, and because `internalCount + ~c` overflows Int32 for c = Int32.min.
+            func child(_ c: Int32, _ key: String, _ i: Int) throws(ModelLoadError) -> Int32 {
+                if c >= 0 {
+                    guard Int(c) < internalCount else {
+                        throw ModelLoadError.invalidField("Tree=\(t).\(key)[\(i)]", "= \(c) is not an internal node index below \(internalCount)")
+                    }
+                    return c
+                }
+                guard Int(~c) < leafCount else {
+                    throw ModelLoadError.invalidField("Tree=\(t).\(key)[\(i)]", "= \(c) is not a leaf reference (~0 to ~\(leafCount - 1))")
+                }
+                return Int32(internalCount + Int(~c))
+            }
             for i in 0..<internalCount {
                 let d = decisionTypes[i]
                 let isCategorical = d & 1 == 1
@@ -213,12 +233,13 @@ public enum LightGBMModelLoader {
                     throw ModelLoadError.invalidField("Tree=\(t).decision_type[\(i)]", "= \(d) has an unknown missing type")
                 }
                 var node = TreeNode(
-                    leftChild: child(left[i]), rightChild: child(right[i]), feature: features[i], threshold: thresholds[i],
+                    leftChild: try child(left[i], "left_child", i), rightChild: try child(right[i], "right_child", i), feature: features[i], threshold: thresholds[i],
                     leafValue: 0, cover: internalCounts[i], defaultLeft: d & 2 != 0, missingType: missing,
                     isCategorical: isCategorical, categoryWordsStart: 0, categoryWordsCount: 0)
                 if isCategorical {
                     let index = thresholds[i]
-                    guard index >= 0, index == index.rounded(), Int(index) < catCount else {
+                    // Compared as Double first: Int(_:) traps on NaN, infinities and huge values.
+                    guard index >= 0, index < Double(catCount), index == index.rounded() else {
                         throw ModelLoadError.invalidField("Tree=\(t).threshold[\(i)]", "= \(index) is not a category set index below num_cat=\(catCount)")
                     }
                     let k = Int(index)
@@ -236,13 +257,17 @@ public enum LightGBMModelLoader {
         if isLinear {
             let constants = try doubles(block, "leaf_const", tree: t, count: leafCount)
             let perLeaf = try ints(block, "num_features", tree: t, count: leafCount)
+            // All counts must be checked before slicing: with a negative count further on, an
+            // earlier leaf's count can pass the total check yet run past the arrays.
+            if let j = perLeaf.firstIndex(where: { $0 < 0 }) {
+                throw ModelLoadError.invalidField("Tree=\(t).num_features[\(j)]", "= \(perLeaf[j]) is negative")
+            }
             let total = perLeaf.reduce(0) { $0 + Int($1) }
             let features = try ints(block, "leaf_features", tree: t, count: total)
             let coefficients = try doubles(block, "leaf_coeff", tree: t, count: total)
             var offset = 0
             for j in 0..<leafCount {
                 let n = Int(perLeaf[j])
-                guard n >= 0 else { throw ModelLoadError.invalidField("Tree=\(t).num_features[\(j)]", "is negative") }
                 linearLeaves[Int32(internalCount + j)] = LinearLeaf(
                     constant: constants[j], features: Array(features[offset..<offset + n]),
                     coefficients: Array(coefficients[offset..<offset + n]))

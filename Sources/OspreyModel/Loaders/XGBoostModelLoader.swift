@@ -37,18 +37,22 @@ public enum XGBoostModelLoader {
     /// Builds the ensemble from a parsed model document.
     public static func load(json root: JSONValue) throws(ModelLoadError) -> TreeEnsemble {
         guard let learner = root["learner"] else { throw ModelLoadError.missingField("learner") }
-        let version = root["version"]?.arrayValue?.compactMap { $0.numberValue.map { String(Int($0)) } }.joined(separator: ".")
+        let version = root["version"]?.arrayValue?.compactMap { $0.numberValue.flatMap { Int(exactly: $0) }.map(String.init) }.joined(separator: ".")
 
         guard let params = learner["learner_model_param"] else { throw ModelLoadError.missingField("learner.learner_model_param") }
         guard let featureCountValue = params["num_feature"]?.numberValue, featureCountValue >= 1, featureCountValue < 1e7 else {
             throw ModelLoadError.invalidField("learner.learner_model_param.num_feature", "must be a positive feature count")
         }
         let featureCount = Int(featureCountValue)
-        let classCount = Int(params["num_class"]?.numberValue ?? 0)
-        let targetCount = Int(params["num_target"]?.numberValue ?? 1)
-        guard classCount >= 0, classCount < 100_000, targetCount >= 1, targetCount < 100_000 else {
-            throw ModelLoadError.invalidField("learner.learner_model_param", "num_class=\(classCount) num_target=\(targetCount) are out of range")
+        // Range-checked as Double: Int(_:) traps on NaN, infinities and huge values.
+        let classValue = params["num_class"]?.numberValue ?? 0
+        let targetValue = params["num_target"]?.numberValue ?? 1
+        guard classValue >= 0, classValue < 100_000, targetValue >= 1, targetValue < 100_000 else {
+            func show(_ d: Double) -> String { Int(exactly: d).map(String.init) ?? "\(d)" }
+            throw ModelLoadError.invalidField("learner.learner_model_param", "num_class=\(show(classValue)) num_target=\(show(targetValue)) are out of range")
         }
+        let classCount = Int(classValue)
+        let targetCount = Int(targetValue)
         let outputCount = max(classCount, targetCount, 1)
 
         guard let objective = learner["objective"]?["name"]?.stringValue else { throw ModelLoadError.missingField("learner.objective.name") }
@@ -59,6 +63,7 @@ public enum XGBoostModelLoader {
         case "multi:softprob": transform = .softmax
         case "multi:softmax": transform = .argmax
         case _ where identityObjectives.contains(objective): transform = .identity
+        case "survival:aft": transform = .exponentialInDouble  // AFT's transform works in double
         case _ where exponentialObjectives.contains(objective): transform = .exponential
         default:
             throw ModelLoadError.unsupported(field: "learner.objective.name", value: objective,
@@ -186,7 +191,7 @@ public enum XGBoostModelLoader {
     static func tree(_ json: JSONValue, index t: Int, group: Int, weight: Float?) throws(ModelLoadError) -> DecisionTree {
         let prefix = "gradient_booster.model.trees[\(t)]"
         if let leafSize = json["tree_param"]?["size_leaf_vector"]?.numberValue, leafSize > 1 {
-            throw ModelLoadError.unsupported(field: "\(prefix).tree_param.size_leaf_vector", value: String(Int(leafSize)),
+            throw ModelLoadError.unsupported(field: "\(prefix).tree_param.size_leaf_vector", value: Int(exactly: leafSize).map(String.init) ?? String(leafSize),
                                              hint: "vector-leaf trees (multi_strategy='multi_output_tree') are not supported; train with multi_strategy='one_output_per_tree'")
         }
         let left = try integers(json["left_children"], "\(prefix).left_children")
