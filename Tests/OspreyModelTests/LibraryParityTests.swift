@@ -44,26 +44,22 @@ struct LibraryParityTests {
 
     @Test("exact contributions equal pred_contribs (TreeSHAP)", arguments: ModelFixture.all)
     func exactContributions(_ fixture: ModelFixture) throws {
-        guard fixture.exists("contribs.csv") else { return }
-        let model = try fixture.load()
-        let explainer = ContributionExplainer(model.ensemble)
-        let rows = try fixture.rows(for: model)
-        let actual = try rows.map { try explainer.contributions($0, method: .exact) }
-        let expected = try fixture.numbers("contribs.csv")
-        // The libraries compute SHAP in Float; allow for that.
-        if let report = mismatches(actual, expected, rows: rows, label: fixture.name, absolute: 1e-5, relative: 1e-4) {
-            Issue.record(Comment(rawValue: report))
-        }
+        try compareContributions(fixture, method: .exact, expectedFile: "contribs.csv")
     }
 
     @Test("approximate contributions equal pred_contribs with approx_contribs", arguments: ModelFixture.all)
     func approximateContributions(_ fixture: ModelFixture) throws {
-        guard fixture.exists("approx_contribs.csv") else { return }
+        try compareContributions(fixture, method: .approximate, expectedFile: "approx_contribs.csv")
+    }
+
+    private func compareContributions(_ fixture: ModelFixture, method: ContributionMethod, expectedFile: String) throws {
+        guard fixture.exists(expectedFile) else { return }
         let model = try fixture.load()
         let explainer = ContributionExplainer(model.ensemble)
         let rows = try fixture.rows(for: model)
-        let actual = try rows.map { try explainer.contributions($0, method: .approximate) }
-        let expected = try fixture.numbers("approx_contribs.csv")
+        let actual = try rows.map { try explainer.contributions($0, method: method) }
+        let expected = try fixture.numbers(expectedFile)
+        // The libraries compute contributions in Float; allow for that.
         if let report = mismatches(actual, expected, rows: rows, label: fixture.name, absolute: 1e-5, relative: 1e-4) {
             Issue.record(Comment(rawValue: report))
         }

@@ -122,6 +122,16 @@ enum ModelText {
         return lines.joined(separator: "\n")
     }
 
+    /// Replaces token `position` of line `key=` in tree `tree` (or the header) with `value`.
+    static func replacingLightGBMToken(_ text: String, tree: Int?, key: String, at position: Int, with value: String,
+                                       sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        try editingLightGBM(text, tree: tree, key: key, sourceLocation: sourceLocation) { tokens in
+            var edited = tokens
+            edited[position] = value
+            return edited
+        }
+    }
+
     /// The error loading `text` throws, or nil (with an issue recorded) when it loads.
     static func loadError(_ text: String, format: ModelFormat? = nil, sourceLocation: SourceLocation = #_sourceLocation) -> ModelLoadError? {
         loadError(bytes: Array(text.utf8), format: format, sourceLocation: sourceLocation)
@@ -344,62 +354,39 @@ struct ModelLoadErrorTests {
 
     @Test("LightGBM: a non-numeric threshold token is refused, quoting it", arguments: ["abc", "1.5x", "--1", "0x"])
     func lightgbmThreshold(_ token: String) throws {
-        let text = try ModelText.editingLightGBM(try ModelText.fixture(Self.lgb), tree: 3, key: "threshold") { tokens in
-            var t = tokens
-            t[2] = token
-            return t
-        }
+        let text = try ModelText.replacingLightGBMToken(try ModelText.fixture(Self.lgb), tree: 3, key: "threshold", at: 2, with: token)
         expectDescription(ModelText.loadError(text), mentions: "Tree=3.threshold", "'\(token)'", "not a number")
     }
 
     @Test("LightGBM: a decision_type with missing type 3 (bits 2-3) is refused, naming the node")
     func lightgbmDecisionType() throws {
-        let text = try ModelText.editingLightGBM(try ModelText.fixture(Self.lgb), tree: 0, key: "decision_type") { tokens in
-            var t = tokens
-            t[1] = "14"  // default-left numeric split with missing type 3
-            return t
-        }
+        // 14: a default-left numeric split with missing type 3.
+        let text = try ModelText.replacingLightGBMToken(try ModelText.fixture(Self.lgb), tree: 0, key: "decision_type", at: 1, with: "14")
         #expect(ModelText.loadError(text) == .invalidField("Tree=0.decision_type[1]", "= 14 has an unknown missing type"))
     }
 
     @Test("LightGBM: a non-integer split_feature is refused, quoting it")
     func lightgbmSplitFeature() throws {
-        let text = try ModelText.editingLightGBM(try ModelText.fixture(Self.lgb), tree: 1, key: "split_feature") { tokens in
-            var t = tokens
-            t[0] = "2.5"
-            return t
-        }
+        let text = try ModelText.replacingLightGBMToken(try ModelText.fixture(Self.lgb), tree: 1, key: "split_feature", at: 0, with: "2.5")
         expectDescription(ModelText.loadError(text), mentions: "Tree=1.split_feature", "'2.5'", "not an integer")
     }
 
     @Test("LightGBM: a split on a feature beyond max_feature_idx is refused")
     func lightgbmSplitBeyondFeatures() throws {
-        let text = try ModelText.editingLightGBM(try ModelText.fixture(Self.lgb), tree: 0, key: "split_feature") { tokens in
-            var t = tokens
-            t[0] = "9"
-            return t
-        }
+        let text = try ModelText.replacingLightGBMToken(try ModelText.fixture(Self.lgb), tree: 0, key: "split_feature", at: 0, with: "9")
         expectDescription(ModelText.loadError(text), mentions: "trees[0]", "feature 9", "9 features")
     }
 
     @Test("LightGBM: a child index that names no leaf is refused, even the most negative Int32",
           arguments: ["-32", "31", "-2147483648", "2147483647"])
     func lightgbmChildOutOfRange(_ value: String) throws {
-        let text = try ModelText.editingLightGBM(try ModelText.fixture(Self.lgb), tree: 0, key: "left_child") { tokens in
-            var t = tokens
-            t[0] = value
-            return t
-        }
+        let text = try ModelText.replacingLightGBMToken(try ModelText.fixture(Self.lgb), tree: 0, key: "left_child", at: 0, with: value)
         expectDescription(ModelText.loadError(text), mentions: "left_child")
     }
 
     @Test("LightGBM: a cycle (a child pointing back at the root) is refused")
     func lightgbmCycle() throws {
-        let text = try ModelText.editingLightGBM(try ModelText.fixture(Self.lgb), tree: 0, key: "right_child") { tokens in
-            var t = tokens
-            t[1] = "0"
-            return t
-        }
+        let text = try ModelText.replacingLightGBMToken(try ModelText.fixture(Self.lgb), tree: 0, key: "right_child", at: 1, with: "0")
         expectDescription(ModelText.loadError(text), mentions: "trees[0]", "node 0", "reached twice")
     }
 
@@ -407,11 +394,7 @@ struct ModelLoadErrorTests {
           arguments: ["8", "1e300", "inf", "-1", "0.5", "nan"])
     func lightgbmCategoryIndex(_ value: String) throws {
         // Tree 0 of lgb_categorical has num_cat=8 and a categorical root (decision_type 9).
-        let text = try ModelText.editingLightGBM(try ModelText.fixture("lgb_categorical"), tree: 0, key: "threshold") { tokens in
-            var t = tokens
-            t[0] = value
-            return t
-        }
+        let text = try ModelText.replacingLightGBMToken(try ModelText.fixture("lgb_categorical"), tree: 0, key: "threshold", at: 0, with: value)
         expectDescription(ModelText.loadError(text), mentions: "Tree=0.threshold[0]", "num_cat=8")
     }
 
