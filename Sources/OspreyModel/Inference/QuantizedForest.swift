@@ -273,6 +273,10 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
         }
 
         @inline(__always)
+        /// Zero exactly when node `n` is a leaf (leaves lead to themselves).
+        func notLeaf(_ n: UInt32) -> UInt32 { linkedNodes[Int(n)].left ^ n }
+
+        @inline(__always)
         func step(_ n: UInt32) -> UInt32 {
             let node = linkedNodes[Int(n)]
             return node.left &+ (slots[Int(node.slot)] > node.rank ? 1 : 0)
@@ -288,6 +292,11 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
                 n0 = step(n0); n1 = step(n1); n2 = step(n2); n3 = step(n3)
                 n4 = step(n4); n5 = step(n5); n6 = step(n6); n7 = step(n7)
                 remaining &-= 1
+                // Leaf-wise trees are much deeper on some paths than on the one a row
+                // takes: stop once all eight lanes sit on (absorbing) leaves.
+                let a = notLeaf(n0) | notLeaf(n1) | notLeaf(n2) | notLeaf(n3)
+                let b = notLeaf(n4) | notLeaf(n5) | notLeaf(n6) | notLeaf(n7)
+                if a | b == 0 { break }
             }
             out[0] = linkedLeaves[Int(n0)]; out[1] = linkedLeaves[Int(n1)]
             out[2] = linkedLeaves[Int(n2)]; out[3] = linkedLeaves[Int(n3)]
