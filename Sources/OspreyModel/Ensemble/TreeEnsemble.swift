@@ -83,15 +83,6 @@ public struct TreeEnsemble: Sendable {
         }
     }
 
-    /// The library's default prediction for `row`, computed with ``referenceMargins(_:into:)``.
-    public func referencePredict(_ row: UnsafeBufferPointer<Double>, into out: UnsafeMutableBufferPointer<Double>) {
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: outputCount) { margins in
-            referenceMargins(row, into: margins)
-            averageIfNeeded(margins)
-            transform.apply(UnsafeBufferPointer(margins), into: out, precision: precision)
-        }
-    }
-
     /// Divides margins by ``averagingDivisor`` (LightGBM random forests) before the output transform.
     @inlinable
     public func averageIfNeeded(_ margins: UnsafeMutableBufferPointer<Double>) {

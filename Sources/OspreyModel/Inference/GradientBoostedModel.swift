@@ -58,13 +58,7 @@ public final class GradientBoostedModel: Sendable {
     /// - Parameters:
     ///   - row: ``featureCount`` values in model order; NaN means missing.
     ///   - margins: at least ``outputCount`` slots.
-    @inlinable
     public func margins(_ row: UnsafeBufferPointer<Double>, into margins: UnsafeMutableBufferPointer<Double>) {
-        computeMargins(row, into: margins)
-    }
-
-    @usableFromInline
-    func computeMargins(_ row: UnsafeBufferPointer<Double>, into margins: UnsafeMutableBufferPointer<Double>) {
         precondition(row.count >= featureCount, "row has \(row.count) values, the model needs \(featureCount)")
         precondition(margins.count >= outputCount, "margins has \(margins.count) slots, the model has \(outputCount) outputs")
         let featureCount = self.featureCount
@@ -106,7 +100,7 @@ public final class GradientBoostedModel: Sendable {
     public func predict(_ row: UnsafeBufferPointer<Double>, into out: UnsafeMutableBufferPointer<Double>) {
         precondition(out.count >= predictionCount, "out has \(out.count) slots, the model predicts \(predictionCount) values")
         withUnsafeTemporaryAllocation(of: Double.self, capacity: outputCount) { margins in
-            computeMargins(row, into: margins)
+            self.margins(row, into: margins)
             ensemble.averageIfNeeded(margins)
             ensemble.transform.apply(UnsafeBufferPointer(margins), into: out, precision: ensemble.precision)
         }
@@ -122,7 +116,7 @@ public final class GradientBoostedModel: Sendable {
     /// Convenience: the raw margins for one row as an array.
     public func margins(_ row: [Double]) -> [Double] {
         var out = [Double](repeating: 0, count: outputCount)
-        row.withUnsafeBufferPointer { r in out.withUnsafeMutableBufferPointer { computeMargins(r, into: $0) } }
+        row.withUnsafeBufferPointer { r in out.withUnsafeMutableBufferPointer { margins(r, into: $0) } }
         return out
     }
 }
