@@ -7,24 +7,47 @@ let package = Package(
     products: [
         .executable(name: "osprey", targets: ["osprey"]),
         .library(name: "OspreyModel", targets: ["OspreyModel"]),
+        .library(name: "OspreyFeatures", targets: ["OspreyFeatures"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .target(
-            name: "OspreyModel"
+            name: "OspreyJSON"
+        ),
+        .target(
+            name: "OspreyModel",
+            dependencies: ["OspreyJSON"]
+        ),
+        .target(
+            name: "OspreyFeatures",
+            dependencies: [
+                "OspreyJSON",
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
         .executableTarget(
             name: "osprey",
             dependencies: [
                 "OspreyModel",
+                "OspreyFeatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(
+            name: "osprey-feature-bench",
+            dependencies: ["OspreyFeatures"],
+            path: "Benchmarks/FeatureBenchmark"
+        ),
         .testTarget(
             name: "OspreyModelTests",
-            dependencies: ["OspreyModel"]
+            dependencies: ["OspreyModel", "OspreyJSON"]
+        ),
+        .testTarget(
+            name: "OspreyFeaturesTests",
+            dependencies: ["OspreyFeatures"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import Testing
+import OspreyJSON
 @testable import OspreyModel
 
 @Suite("JSONReader")

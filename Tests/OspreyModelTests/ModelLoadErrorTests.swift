@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import OspreyJSON
 @testable import OspreyModel
 
 /// Edits of real fixture model files, made in memory, so that a broken model is

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import OspreyJSON
 
 /// Reads XGBoost models saved with `Booster.save_model("model.json")` (XGBoost 1.6 to 3.x).
 ///

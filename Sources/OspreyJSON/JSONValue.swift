@@ -53,7 +53,8 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 extension String {
-    var trimmingSpaces: Substring {
+    /// The string without leading and trailing ASCII white space.
+    public var trimmingSpaces: Substring {
         var s = Substring(self)
         while let f = s.first, f == " " || f == "\t" || f == "\n" || f == "\r" { s.removeFirst() }
         while let l = s.last, l == " " || l == "\t" || l == "\n" || l == "\r" { s.removeLast() }

@@ -1,0 +1,263 @@
+/// What a checkpoint covers, besides the state itself.
+public struct CheckpointMetadata: Sendable, Equatable {
+    /// The input topic.
+    public var topic: String
+    /// The input partition.
+    public var partition: Int32
+    /// The first offset the state does not include: consumption resumes here.
+    public var nextOffset: Int64
+    /// Wall-clock time the snapshot was taken (epoch ms).
+    public var createdAt: Int64
+    /// ``FeatureSpec/fingerprint`` of the spec the state was computed under.
+    public var specFingerprint: UInt64
+    /// Entity kind names, in state order (`payment.card_id`, ...).
+    public var entityKinds: [String]
+
+    /// Creates metadata.
+    public init(topic: String, partition: Int32, nextOffset: Int64, createdAt: Int64, specFingerprint: UInt64, entityKinds: [String]) {
+        self.topic = topic
+        self.partition = partition
+        self.nextOffset = nextOffset
+        self.createdAt = createdAt
+        self.specFingerprint = specFingerprint
+        self.entityKinds = entityKinds
+    }
+}
+
+/// Why a checkpoint could not be used.
+public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Not a checkpoint file (wrong magic bytes).
+    case notACheckpoint
+    /// Written by a format version this build does not read.
+    case unsupportedVersion(UInt32)
+    /// The file ends before its content does.
+    case truncated
+    /// The checksum does not match: the file is corrupt.
+    case checksumMismatch(stored: UInt32, computed: UInt32)
+    /// Written under another feature spec: its state means something else.
+    case specMismatch(checkpoint: UInt64, current: UInt64)
+    /// The structure is inconsistent (with a detail).
+    case malformed(String)
+    /// The file could not be read or written.
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .notACheckpoint: return "not an Osprey checkpoint (bad magic bytes)"
+        case .unsupportedVersion(let v): return "checkpoint format version \(v) is not supported by this build (reads version \(CheckpointCodec.version))"
+        case .truncated: return "the checkpoint is truncated"
+        case .checksumMismatch(let stored, let computed):
+            return "checksum mismatch (stored \(hex(stored)), computed \(hex(computed))): the file is corrupt"
+        case .specMismatch(let checkpoint, let current):
+            return "written under another feature spec (fingerprint \(hex(checkpoint)), current \(hex(current))); its state does not apply to this config"
+        case .malformed(let detail): return "malformed checkpoint: \(detail)"
+        case .io(let detail): return detail
+        }
+    }
+}
+
+func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
+
+/// Encodes and decodes partition state in Osprey's checkpoint format, version 1.
+///
+/// Layout (little-endian): magic `OSPRYCKP`, u32 version, u64 spec fingerprint,
+/// i64 created-at, string topic, i32 partition, i64 next offset, i64 stream
+/// time, u64 applied / late / expired counters, u32 kind count, then per kind
+/// a string name, u64 entity count and the entities (u16 key length, key bytes,
+/// i64 clock, u32 word count, the words), and last a u32 CRC-32C of all bytes
+/// before it. Strings are a u32 length and UTF-8 bytes.
+public enum CheckpointCodec {
+    /// The format version written.
+    public static let version: UInt32 = 1
+    static let magic: [UInt8] = Array("OSPRYCKP".utf8)
+
+    /// Encodes `state` and `metadata`.
+    public static func encode(_ state: PartitionState, metadata: CheckpointMetadata) -> [UInt8] {
+        var out = ByteWriter(capacity: 128 + state.tables.reduce(0) { $0 + $1.count * 40 + $1.wordCount * 8 })
+        out.bytes(magic)
+        out.u32(version)
+        out.u64(metadata.specFingerprint)
+        out.i64(metadata.createdAt)
+        out.string(metadata.topic)
+        out.u32(UInt32(bitPattern: metadata.partition))
+        out.i64(metadata.nextOffset)
+        out.i64(state.streamTime)
+        out.u64(state.appliedEvents)
+        out.u64(state.lateEvents)
+        out.u64(state.expiredEntities)
+        out.u32(UInt32(state.tables.count))
+        for (k, table) in state.tables.enumerated() {
+            out.string(k < metadata.entityKinds.count ? metadata.entityKinds[k] : "")
+            out.u64(UInt64(table.count))
+            table.forEach { key, entity in
+                out.u16(UInt16(truncatingIfNeeded: key.utf8.count))
+                out.bytes(key.utf8)
+                out.i64(entity.clock)
+                out.u32(UInt32(entity.words.count))
+                out.words(entity.words)
+            }
+        }
+        out.u32(out.buffer.withUnsafeBytes { CRC32C.checksum($0) })
+        return out.buffer
+    }
+
+    /// Reads only the metadata and counts (for `osprey checkpoint inspect`);
+    /// the checksum is verified.
+    public static func decode(_ bytes: [UInt8], plan: FeaturePlan?) throws(CheckpointError) -> (CheckpointMetadata, PartitionState?, CheckpointSummary) {
+        guard bytes.count >= magic.count + 4, Array(bytes[0..<magic.count]) == magic else {
+            throw bytes.count < magic.count ? .truncated : .notACheckpoint
+        }
+        var reader = ByteReader(bytes: bytes, offset: magic.count)
+        let version = try reader.u32()
+        guard version == Self.version else { throw .unsupportedVersion(version) }
+        guard bytes.count >= magic.count + 8 else { throw .truncated }
+        let stored = UInt32(bytes[bytes.count - 4]) | UInt32(bytes[bytes.count - 3]) << 8 | UInt32(bytes[bytes.count - 2]) << 16 | UInt32(bytes[bytes.count - 1]) << 24
+        let computed = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 4)])) }
+        guard stored == computed else { throw .checksumMismatch(stored: stored, computed: computed) }
+        reader.end = bytes.count - 4
+
+        let fingerprint = try reader.u64()
+        let createdAt = try reader.i64()
+        let topic = try reader.string()
+        let partition = Int32(bitPattern: try reader.u32())
+        let nextOffset = try reader.i64()
+        let streamTime = try reader.i64()
+        let applied = try reader.u64()
+        let late = try reader.u64()
+        let expired = try reader.u64()
+        let kindCount = Int(try reader.u32())
+        if let plan {
+            guard fingerprint == plan.fingerprint else { throw .specMismatch(checkpoint: fingerprint, current: plan.fingerprint) }
+            guard kindCount == plan.kinds.count else { throw .malformed("\(kindCount) entity kinds, the spec has \(plan.kinds.count)") }
+        }
+        var names: [String] = []
+        var tables: [EntityTable] = []
+        var counts: [Int] = []
+        var words = 0
+        for k in 0..<kindCount {
+            names.append(try reader.string())
+            let n = try reader.u64()
+            guard n <= UInt64(reader.end - reader.offset) / 14 else { throw .malformed("entity count \(n) exceeds the file size") }
+            counts.append(Int(n))
+            var table = EntityTable()
+            let aggregators = plan?.kinds[k].aggregators
+            for _ in 0..<Int(n) {
+                let keyLength = Int(try reader.u16())
+                let key = try reader.string(length: keyLength)
+                let clock = try reader.i64()
+                let count = Int(try reader.u32())
+                words += count
+                if let aggregators {
+                    let entityWords = try reader.words(count)
+                    guard entityWords.count >= aggregators.count,
+                          entityWords[0..<aggregators.count].reduce(aggregators.count, { $0 &+ Int(truncatingIfNeeded: $1) }) == count else {
+                        throw .malformed("entity '\(key)' of \(names[k]) has an inconsistent state layout")
+                    }
+                    table.insertRestored(key, EntityState(clock: clock, words: entityWords))
+                } else {
+                    try reader.skip(count * 8)
+                }
+            }
+            tables.append(table)
+        }
+        guard reader.offset == reader.end else { throw .malformed("\(reader.end - reader.offset) unexpected bytes before the checksum") }
+        let metadata = CheckpointMetadata(topic: topic, partition: partition, nextOffset: nextOffset, createdAt: createdAt, specFingerprint: fingerprint, entityKinds: names)
+        let summary = CheckpointSummary(
+            version: version, bytes: bytes.count, checksum: stored, streamTime: streamTime,
+            appliedEvents: applied, lateEvents: late, expiredEntities: expired, entityCounts: counts, stateWords: words)
+        let state = plan.map { _ in PartitionState(streamTime: streamTime, tables: tables, applied: applied, late: late, expired: expired) }
+        return (metadata, state, summary)
+    }
+}
+
+/// Counts and sizes of a checkpoint, for inspection.
+public struct CheckpointSummary: Sendable, Equatable {
+    /// Format version.
+    public var version: UInt32
+    /// File size in bytes.
+    public var bytes: Int
+    /// The stored (and verified) CRC-32C.
+    public var checksum: UInt32
+    /// The partition's stream time (epoch ms; `Int64.min`: none).
+    public var streamTime: Int64
+    /// Counters at the time of the snapshot.
+    public var appliedEvents: UInt64
+    public var lateEvents: UInt64
+    public var expiredEntities: UInt64
+    /// Entities per kind, in ``CheckpointMetadata/entityKinds`` order.
+    public var entityCounts: [Int]
+    /// Total state words.
+    public var stateWords: Int
+}
+
+struct ByteWriter {
+    var buffer: [UInt8]
+
+    init(capacity: Int) {
+        buffer = []
+        buffer.reserveCapacity(capacity)
+    }
+
+    mutating func bytes<S: Sequence>(_ s: S) where S.Element == UInt8 { buffer.append(contentsOf: s) }
+    mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { buffer.append(contentsOf: $0) } }
+    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { buffer.append(contentsOf: $0) } }
+    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { buffer.append(contentsOf: $0) } }
+    mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
+    mutating func string(_ s: String) {
+        u32(UInt32(s.utf8.count))
+        buffer.append(contentsOf: s.utf8)
+    }
+    mutating func words(_ w: [UInt64]) {
+        // Little-endian hosts only (x86-64, arm64): the words are copied as they are.
+        w.withUnsafeBytes { buffer.append(contentsOf: $0) }
+    }
+}
+
+struct ByteReader {
+    let bytes: [UInt8]
+    var offset: Int
+    var end: Int
+
+    init(bytes: [UInt8], offset: Int) {
+        self.bytes = bytes
+        self.offset = offset
+        end = bytes.count
+    }
+
+    mutating func take(_ n: Int) throws(CheckpointError) -> Range<Int> {
+        guard n >= 0, end - offset >= n else { throw .truncated }
+        defer { offset += n }
+        return offset..<(offset + n)
+    }
+
+    mutating func load<T: FixedWidthInteger>(_: T.Type) throws(CheckpointError) -> T {
+        let range = try take(MemoryLayout<T>.size)
+        return bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: range.lowerBound, as: T.self)) }
+    }
+
+    mutating func u16() throws(CheckpointError) -> UInt16 { try load(UInt16.self) }
+    mutating func u32() throws(CheckpointError) -> UInt32 { try load(UInt32.self) }
+    mutating func u64() throws(CheckpointError) -> UInt64 { try load(UInt64.self) }
+    mutating func i64() throws(CheckpointError) -> Int64 { Int64(bitPattern: try load(UInt64.self)) }
+    mutating func skip(_ n: Int) throws(CheckpointError) { _ = try take(n) }
+
+    mutating func string() throws(CheckpointError) -> String {
+        let n = Int(try u32())
+        return try string(length: n)
+    }
+
+    mutating func string(length n: Int) throws(CheckpointError) -> String {
+        let range = try take(n)
+        return bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
+    }
+
+    mutating func words(_ n: Int) throws(CheckpointError) -> [UInt64] {
+        let range = try take(n * 8)
+        return [UInt64](unsafeUninitializedCapacity: n) { out, initialized in
+            bytes.withUnsafeBytes { raw in
+                UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[range]))
+            }
+            initialized = n
+        }
+    }
+}

@@ -1,0 +1,33 @@
+/// The typed fields of one event, as the feature engine reads them.
+///
+/// One value is reused for every event of a stream: the decoder overwrites it in
+/// place, so decoding allocates nothing beyond strings longer than 15 bytes.
+public struct DecodedEvent: Sendable {
+    /// The event identifier (the `id_field`, integers in decimal).
+    public var id: String = ""
+    /// The event time, epoch milliseconds.
+    public var time: Int64 = 0
+    /// Per declared field: whether the event carries it (non-null).
+    public var present: [Bool]
+    /// Per declared field: the numeric value (numbers, integers, booleans as 1/0,
+    /// timestamps as epoch ms); NaN for strings and absent fields.
+    public var numbers: [Double]
+    /// Per declared field: the text of string fields and the decimal text of
+    /// integer fields (for entity keys and encodings); `nil` otherwise.
+    public var strings: [String?]
+
+    /// An empty event for a type with `fieldCount` declared fields.
+    public init(fieldCount: Int) {
+        present = Array(repeating: false, count: fieldCount)
+        numbers = Array(repeating: .nan, count: fieldCount)
+        strings = Array(repeating: nil, count: fieldCount)
+    }
+
+    mutating func reset() {
+        for i in present.indices {
+            present[i] = false
+            numbers[i] = .nan
+            strings[i] = nil
+        }
+    }
+}

@@ -1,0 +1,429 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Decodes one JSON event into a ``DecodedEvent`` for its event type, in place,
+/// straight from the message bytes.
+///
+/// The decoder validates the whole document (an event that is not strict JSON,
+/// not UTF-8, or nested deeper than ``maximumDepth`` is refused, even where the
+/// problem is in a field Osprey ignores), extracts the declared fields, and
+/// checks their types. It never builds a tree and allocates only for strings
+/// longer than 15 bytes in declared fields.
+public struct EventDecoder: Sendable {
+    /// How deeply undeclared values may nest.
+    public static let maximumDepth = 64
+
+    /// The event type decoded.
+    public let type: EventTypeSpec
+    let names: [[UInt8]]
+    let types: [FieldType]
+    let required: [Bool]
+    let idIndex: Int
+    let timeIndex: Int
+
+    /// Creates a decoder for `type`. The type must declare its id and time fields
+    /// (``FeatureSpecLoader`` guarantees it).
+    public init(type: EventTypeSpec) {
+        self.type = type
+        names = type.fields.map { Array($0.name.utf8) }
+        types = type.fields.map(\.type)
+        required = type.fields.map(\.required)
+        idIndex = type.fields.firstIndex { $0.name == type.idField } ?? -1
+        timeIndex = type.fields.firstIndex { $0.name == type.timeField } ?? -1
+    }
+
+    /// The index of a declared field in ``DecodedEvent``'s arrays.
+    public func index(ofField name: String) -> Int? { type.fields.firstIndex { $0.name == name } }
+
+    /// A reusable value to decode into.
+    public func makeEvent() -> DecodedEvent { DecodedEvent(fieldCount: names.count) }
+
+    /// Decodes `bytes` into `event`. On error `event` holds partial data.
+    public func decode(_ bytes: UnsafeRawBufferPointer, into event: inout DecodedEvent) throws(EventError) {
+        guard bytes.count > 0 else { throw EventError(.empty, message: "the message is empty") }
+        guard bytes.count <= type.maxEventBytes else {
+            throw EventError(.tooLarge, message: "\(bytes.count) bytes is over the limit of \(type.maxEventBytes) (max_event_bytes)")
+        }
+        event.reset()
+        var scanner = JSONScanner(bytes.bindMemory(to: UInt8.self))
+        try scanner.skipSpace()
+        guard scanner.peek == UInt8(ascii: "{") else {
+            if scanner.atEnd { throw EventError(.empty, message: "the message holds only white space") }
+            throw EventError(.notAnObject, message: "an event must be a JSON object", offset: scanner.index)
+        }
+        scanner.index += 1
+        try scanner.skipSpace()
+        if scanner.peek == UInt8(ascii: "}") {
+            scanner.index += 1
+        } else {
+            while true {
+                guard scanner.peek == UInt8(ascii: "\"") else { throw scanner.syntax("expected a member name") }
+                let key = try scanner.string()
+                try scanner.skipSpace()
+                guard scanner.peek == UInt8(ascii: ":") else { throw scanner.syntax("expected ':'") }
+                scanner.index += 1
+                try scanner.skipSpace()
+                if let field = lookup(key, scanner: scanner) {
+                    try read(field: field, scanner: &scanner, into: &event)
+                } else {
+                    try scanner.skipValue(depth: 1)
+                }
+                try scanner.skipSpace()
+                if scanner.peek == UInt8(ascii: ",") {
+                    scanner.index += 1
+                    try scanner.skipSpace()
+                    continue
+                }
+                guard scanner.peek == UInt8(ascii: "}") else { throw scanner.syntax("expected ',' or '}'") }
+                scanner.index += 1
+                break
+            }
+        }
+        try scanner.skipSpace()
+        guard scanner.atEnd else { throw scanner.syntax("unexpected data after the event object") }
+        for i in 0..<names.count where required[i] && !event.present[i] {
+            throw EventError(.missingField, field: type.fields[i].name, message: "required field '\(type.fields[i].name)' is missing or null")
+        }
+        event.time = Int64(event.numbers[timeIndex])
+        event.id = event.strings[idIndex]!
+    }
+
+    /// Decodes an event held in a byte array.
+    public func decode(_ bytes: [UInt8], into event: inout DecodedEvent) throws(EventError) {
+        var failure: EventError?
+        bytes.withUnsafeBytes { raw in
+            do throws(EventError) { try decode(raw, into: &event) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    @inline(__always)
+    func lookup(_ key: JSONScanner.StringSpan, scanner: JSONScanner) -> Int? {
+        for i in 0..<names.count where names[i].count == key.length {
+            let matches = names[i].withUnsafeBufferPointer { name in
+                key.escaped ? key.decoded! == names[i] : memcmp(name.baseAddress!, scanner.base + key.start, key.length) == 0
+            }
+            if matches { return i }
+        }
+        return nil
+    }
+
+    func read(field i: Int, scanner: inout JSONScanner, into event: inout DecodedEvent) throws(EventError) {
+        let name = type.fields[i].name
+        if event.present[i] {
+            throw EventError(.duplicateField, field: name, message: "field '\(name)' appears twice", offset: scanner.index)
+        }
+        let c = scanner.peek
+        if c == UInt8(ascii: "n") {
+            try scanner.literal("null")
+            return
+        }
+        func wrongType(_ expected: String) -> EventError {
+            EventError(.wrongType, field: name, message: "field '\(name)' must be \(expected), found \(scanner.kindAt())", offset: scanner.index)
+        }
+        switch types[i] {
+        case .string:
+            guard c == UInt8(ascii: "\"") else { throw wrongType("a string") }
+            event.strings[i] = try scanner.string().text(scanner)
+        case .number:
+            guard c == UInt8(ascii: "-") || (c &- 0x30) < 10 else { throw wrongType("a number") }
+            let value = try scanner.number()
+            guard value.isFinite else { throw EventError(.nonFiniteNumber, field: name, message: "field '\(name)' is out of the range of a double", offset: scanner.index) }
+            event.numbers[i] = value
+        case .integer:
+            guard c == UInt8(ascii: "-") || (c &- 0x30) < 10 else { throw wrongType("an integer") }
+            let value = try scanner.number()
+            guard value.isFinite else { throw EventError(.nonFiniteNumber, field: name, message: "field '\(name)' is out of range", offset: scanner.index) }
+            guard value == value.rounded(.towardZero), abs(value) <= Double(Timestamp.limit) else { throw wrongType("a whole number within ±2^53") }
+            event.numbers[i] = value
+            event.strings[i] = String(Int64(value))
+        case .boolean:
+            if c == UInt8(ascii: "t") { try scanner.literal("true"); event.numbers[i] = 1 }
+            else if c == UInt8(ascii: "f") { try scanner.literal("false"); event.numbers[i] = 0 }
+            else { throw wrongType("true or false") }
+        case .timestamp:
+            if c == UInt8(ascii: "\"") {
+                let span = try scanner.string()
+                let parsed: Int64? = span.escaped
+                    ? Timestamp.parseRFC3339(span.decoded!)
+                    : Timestamp.parseRFC3339(UnsafeBufferPointer(start: scanner.base + span.start, count: span.length))
+                guard let ms = parsed, abs(ms) < Timestamp.limit else {
+                    throw EventError(.invalidTimestamp, field: name, message: "field '\(name)' is not an RFC 3339 time such as 2026-11-23T01:32:22.123Z", offset: span.start)
+                }
+                event.numbers[i] = Double(ms)
+            } else if c == UInt8(ascii: "-") || (c &- 0x30) < 10 {
+                let value = try scanner.number()
+                guard value.isFinite, value == value.rounded(.towardZero), abs(value) < Double(Timestamp.limit) else {
+                    throw EventError(.invalidTimestamp, field: name, message: "field '\(name)' must be whole epoch milliseconds", offset: scanner.index)
+                }
+                event.numbers[i] = value
+            } else {
+                throw wrongType("epoch milliseconds or an RFC 3339 string")
+            }
+        }
+        event.present[i] = true
+        if i == idIndex, types[i] == .string, event.strings[i]!.isEmpty {
+            throw EventError(.missingField, field: name, message: "the event id '\(name)' is empty")
+        }
+    }
+}
+
+/// A strict JSON scanner over a byte buffer (RFC 8259), used by ``EventDecoder``.
+struct JSONScanner {
+    let base: UnsafePointer<UInt8>
+    let count: Int
+    var index = 0
+
+    init(_ buffer: UnsafeBufferPointer<UInt8>) {
+        base = buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!
+        count = buffer.count
+    }
+
+    var atEnd: Bool { index >= count }
+    var peek: UInt8 { index < count ? base[index] : 0 }
+
+    func syntax(_ reason: String) -> EventError {
+        EventError(.invalidJSON, message: atEnd ? "\(reason), but the message ends (truncated?)" : reason, offset: index)
+    }
+
+    func kindAt() -> String {
+        switch peek {
+        case UInt8(ascii: "\""): return "a string"
+        case UInt8(ascii: "{"): return "an object"
+        case UInt8(ascii: "["): return "an array"
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): return "a boolean"
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return "a number"
+        default: return "invalid JSON"
+        }
+    }
+
+    mutating func skipSpace() throws(EventError) {
+        while index < count {
+            let c = base[index]
+            if c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { index += 1 } else { return }
+        }
+    }
+
+    mutating func literal(_ word: StaticString) throws(EventError) {
+        let n = word.utf8CodeUnitCount
+        guard count - index >= n, memcmp(base + index, word.utf8Start, n) == 0 else {
+            throw syntax("invalid literal (NaN, Infinity and bare words are not JSON)")
+        }
+        index += n
+    }
+
+    /// A string's location; `decoded` holds its bytes when it had escapes.
+    struct StringSpan {
+        var start: Int
+        var length: Int
+        var escaped: Bool
+        var decoded: [UInt8]?
+
+        func text(_ scanner: JSONScanner) -> String {
+            if let decoded { return String(decoding: decoded, as: UTF8.self) }
+            return String(decoding: UnsafeBufferPointer(start: scanner.base + start, count: length), as: UTF8.self)
+        }
+    }
+
+    mutating func string() throws(EventError) -> StringSpan {
+        index += 1
+        let start = index
+        var ascii = true
+        while index < count {
+            let c = base[index]
+            if c == UInt8(ascii: "\"") {
+                let span = StringSpan(start: start, length: index - start, escaped: false, decoded: nil)
+                if !ascii { try validateUTF8(start, index) }
+                index += 1
+                return span
+            }
+            if c == UInt8(ascii: "\\") { break }
+            if c < 0x20 { throw syntax("control character in a string") }
+            if c >= 0x80 { ascii = false }
+            index += 1
+        }
+        guard index < count else { throw syntax("unterminated string") }
+        if !ascii { try validateUTF8(start, index) }
+        var bytes = Array(UnsafeBufferPointer(start: base + start, count: index - start))
+        var runStart = -1
+        while index < count {
+            let c = base[index]
+            if c == UInt8(ascii: "\"") {
+                if runStart >= 0 { try validateUTF8(runStart, index) }
+                index += 1
+                return StringSpan(start: start, length: bytes.count, escaped: true, decoded: bytes)
+            }
+            if c < 0x20 { throw syntax("control character in a string") }
+            if c != UInt8(ascii: "\\") {
+                if c >= 0x80, runStart < 0 { runStart = index }
+                bytes.append(c)
+                index += 1
+                continue
+            }
+            if runStart >= 0 { try validateUTF8(runStart, index); runStart = -1 }
+            index += 1
+            guard index < count else { break }
+            let e = base[index]
+            index += 1
+            switch e {
+            case UInt8(ascii: "\""): bytes.append(0x22)
+            case UInt8(ascii: "\\"): bytes.append(0x5C)
+            case UInt8(ascii: "/"): bytes.append(0x2F)
+            case UInt8(ascii: "b"): bytes.append(0x08)
+            case UInt8(ascii: "f"): bytes.append(0x0C)
+            case UInt8(ascii: "n"): bytes.append(0x0A)
+            case UInt8(ascii: "r"): bytes.append(0x0D)
+            case UInt8(ascii: "t"): bytes.append(0x09)
+            case UInt8(ascii: "u"):
+                var code = try hex4()
+                if (0xD800..<0xDC00).contains(code) {
+                    guard count - index >= 6, base[index] == UInt8(ascii: "\\"), base[index + 1] == UInt8(ascii: "u") else {
+                        throw EventError(.invalidUTF8, message: "unpaired UTF-16 surrogate escape", offset: index)
+                    }
+                    index += 2
+                    let low = try hex4()
+                    guard (0xDC00..<0xE000).contains(low) else { throw EventError(.invalidUTF8, message: "unpaired UTF-16 surrogate escape", offset: index) }
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                } else if (0xDC00..<0xE000).contains(code) {
+                    throw EventError(.invalidUTF8, message: "unpaired UTF-16 surrogate escape", offset: index)
+                }
+                guard let scalar = Unicode.Scalar(code) else { throw syntax("invalid \\u escape") }
+                bytes.append(contentsOf: UTF8.encode(scalar)!)
+            default:
+                throw syntax("invalid escape in a string")
+            }
+        }
+        throw syntax("unterminated string")
+    }
+
+    mutating func hex4() throws(EventError) -> UInt32 {
+        guard count - index >= 4 else { throw syntax("truncated \\u escape") }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = base[index]
+            let d: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = c - 0x30
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = c - 0x61 + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = c - 0x41 + 10
+            default: throw syntax("invalid \\u escape")
+            }
+            v = v << 4 | UInt32(d)
+            index += 1
+        }
+        return v
+    }
+
+    func validateUTF8(_ from: Int, _ to: Int) throws(EventError) {
+        var i = from
+        while i < to {
+            let b0 = base[i]
+            if b0 < 0x80 { i += 1; continue }
+            let need: Int
+            var scalar: UInt32
+            switch b0 {
+            case 0xC2...0xDF: need = 1; scalar = UInt32(b0 & 0x1F)
+            case 0xE0...0xEF: need = 2; scalar = UInt32(b0 & 0x0F)
+            case 0xF0...0xF4: need = 3; scalar = UInt32(b0 & 0x07)
+            default: throw EventError(.invalidUTF8, message: "invalid UTF-8 byte 0x\(String(b0, radix: 16))", offset: i)
+            }
+            guard to - i > need else { throw EventError(.invalidUTF8, message: "truncated UTF-8 sequence", offset: i) }
+            for k in 1...need {
+                let b = base[i + k]
+                guard b & 0xC0 == 0x80 else { throw EventError(.invalidUTF8, message: "invalid UTF-8 continuation byte", offset: i + k) }
+                scalar = scalar << 6 | UInt32(b & 0x3F)
+            }
+            let minimum: UInt32 = need == 1 ? 0x80 : need == 2 ? 0x800 : 0x10000
+            guard scalar >= minimum, scalar <= 0x10FFFF, !(0xD800...0xDFFF).contains(scalar) else {
+                throw EventError(.invalidUTF8, message: "overlong, surrogate or out-of-range UTF-8 sequence", offset: i)
+            }
+            i += need + 1
+        }
+    }
+
+    mutating func number() throws(EventError) -> Double {
+        let start = index
+        if peek == UInt8(ascii: "-") { index += 1 }
+        guard (peek &- 0x30) < 10 else { throw syntax("invalid number") }
+        if peek == UInt8(ascii: "0") { index += 1 } else { while (peek &- 0x30) < 10 { index += 1 } }
+        var integral = true
+        if peek == UInt8(ascii: ".") {
+            integral = false
+            index += 1
+            guard (peek &- 0x30) < 10 else { throw syntax("invalid number: digits must follow '.'") }
+            while (peek &- 0x30) < 10 { index += 1 }
+        }
+        if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
+            integral = false
+            index += 1
+            if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { index += 1 }
+            guard (peek &- 0x30) < 10 else { throw syntax("invalid number: exponent has no digits") }
+            while (peek &- 0x30) < 10 { index += 1 }
+        }
+        let length = index - start
+        // Short integers (most ids, times and amounts in cents) skip strtod.
+        if integral && length <= 16 {
+            var i = start
+            let negative = base[i] == UInt8(ascii: "-")
+            if negative { i += 1 }
+            var v: Int64 = 0
+            while i < index { v = v &* 10 &+ Int64(base[i] &- 0x30); i += 1 }
+            return Double(negative ? -v : v)
+        }
+        // strtod needs a terminated string; the message buffer is not one.
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { buffer in
+            let chars = buffer.baseAddress!
+            UnsafeMutableRawPointer(chars).copyMemory(from: base + start, byteCount: length)
+            chars[length] = 0
+            return strtod(chars, nil)
+        }
+    }
+
+    mutating func skipValue(depth: Int) throws(EventError) {
+        guard depth <= EventDecoder.maximumDepth else {
+            throw EventError(.tooDeep, message: "values nest deeper than \(EventDecoder.maximumDepth) levels", offset: index)
+        }
+        switch peek {
+        case UInt8(ascii: "\""): _ = try string()
+        case UInt8(ascii: "{"):
+            index += 1
+            try skipSpace()
+            if peek == UInt8(ascii: "}") { index += 1; return }
+            while true {
+                guard peek == UInt8(ascii: "\"") else { throw syntax("expected a member name") }
+                _ = try string()
+                try skipSpace()
+                guard peek == UInt8(ascii: ":") else { throw syntax("expected ':'") }
+                index += 1
+                try skipSpace()
+                try skipValue(depth: depth + 1)
+                try skipSpace()
+                if peek == UInt8(ascii: ",") { index += 1; try skipSpace(); continue }
+                guard peek == UInt8(ascii: "}") else { throw syntax("expected ',' or '}'") }
+                index += 1
+                return
+            }
+        case UInt8(ascii: "["):
+            index += 1
+            try skipSpace()
+            if peek == UInt8(ascii: "]") { index += 1; return }
+            while true {
+                try skipValue(depth: depth + 1)
+                try skipSpace()
+                if peek == UInt8(ascii: ",") { index += 1; try skipSpace(); continue }
+                guard peek == UInt8(ascii: "]") else { throw syntax("expected ',' or ']'") }
+                index += 1
+                return
+            }
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        default:
+            let value = try number()
+            if !value.isFinite { throw EventError(.nonFiniteNumber, message: "a number is out of the range of a double", offset: index) }
+        }
+    }
+}

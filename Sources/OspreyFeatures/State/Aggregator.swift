@@ -1,0 +1,75 @@
+/// One piece of per-entity state and the rule that maintains it.
+///
+/// Aggregators live in an entity's single word buffer (see ``EntityState``);
+/// features that share a window, a filter and an entity share one aggregator,
+/// so `count`, `sum`, `mean` and `stddev` of the amount over 24 h cost one tile
+/// series, not four.
+struct Aggregator: Sendable, Equatable {
+    enum Kind: Sendable, Equatable {
+        /// Tiles of counts, sums and sums of squares, with running totals over
+        /// the window (compensated sums, so eviction does not drift).
+        case tiles(columns: [TileColumn])
+        /// A monotonic queue of (tile, value): the window's maximum (or minimum)
+        /// is at its front.
+        case extremum(field: Int, isMaximum: Bool)
+        /// (tile, value hash) for each value's latest tile in the window.
+        case distinct(field: Int, isString: Bool)
+        /// The field's value on the entity's latest event by event time.
+        case last(field: Int)
+    }
+
+    var kind: Kind
+    /// Tile length (ms); 0 for `last`.
+    var step: Int64
+    /// Tiles per window; 0 for `last`.
+    var tileCount: Int64
+    /// Only events passing the filter update the aggregator.
+    var filter: CompiledFilter?
+
+    /// Words of running totals at the start of a tile region.
+    var totalsWidth: Int {
+        guard case .tiles(let columns) = kind else { return 0 }
+        return 1 + columns.reduce(0) { $0 + ($1.squares ? 5 : 3) }
+    }
+
+    /// Words per tile in a tile region.
+    var tileStride: Int {
+        guard case .tiles(let columns) = kind else { return 2 }
+        return 2 + columns.reduce(0) { $0 + ($1.squares ? 3 : 2) }
+    }
+
+    /// Words an empty region takes.
+    var emptyLength: Int {
+        switch kind {
+        case .tiles: return totalsWidth
+        case .extremum, .distinct: return 0
+        case .last: return 2
+        }
+    }
+}
+
+/// A value column of a tile aggregator.
+struct TileColumn: Sendable, Equatable {
+    /// The field index in ``DecodedEvent``.
+    var field: Int
+    /// Whether sums of squares are kept (for `stddev`).
+    var squares: Bool
+}
+
+/// An event filter resolved to a field index.
+struct CompiledFilter: Sendable, Equatable {
+    var field: Int
+    var values: [String]
+
+    @inline(__always)
+    func accepts(_ event: DecodedEvent) -> Bool {
+        guard let value = event.strings[field] else { return false }
+        return values.contains(value)
+    }
+}
+
+/// The tile index of `time`: floor(time / step), also for times before 1970.
+@inline(__always)
+func tileIndex(_ time: Int64, _ step: Int64) -> Int64 {
+    time >= 0 ? time / step : (time - step + 1) / step
+}

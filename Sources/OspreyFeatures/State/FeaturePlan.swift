@@ -1,0 +1,193 @@
+/// A ``FeatureSpec`` compiled for evaluation: field names resolved to indices,
+/// features that share a window grouped into one aggregator, reads ordered.
+///
+/// Immutable and shared by every partition, the HTTP scorer and backfill.
+public struct FeaturePlan: Sendable {
+    /// The spec compiled.
+    public let spec: FeatureSpec
+    /// ``FeatureSpec/fingerprint``, cached.
+    public let fingerprint: UInt64
+    /// One entry per (event type, entity field) pair that has aggregates.
+    let kinds: [EntityKind]
+    /// One entry per event type, in spec order.
+    let events: [EventPlan]
+
+    /// Compiles a validated spec.
+    public init(spec: FeatureSpec) {
+        self.spec = spec
+        fingerprint = spec.fingerprint
+        var kinds: [EntityKind] = []
+        var events: [EventPlan] = []
+        for (typeIndex, type) in spec.eventTypes.enumerated() {
+            let decoder = EventDecoder(type: type)
+            let fieldIndex = { (name: String) in decoder.index(ofField: name)! }
+            var kindIndexByField: [String: Int] = [:]
+            var simple: [(Int, SimpleRead)] = []
+            var hashFields = Set<Int>()
+            for (output, feature) in type.features.enumerated() {
+                switch feature.kind {
+                case .raw(let field):
+                    simple.append((output, .raw(field: fieldIndex(field))))
+                case .categorical(let field, let codes, let unknown, let missing):
+                    simple.append((output, .categorical(field: fieldIndex(field), codes: codes, unknown: unknown, missing: missing)))
+                case .ratio(let numerator, let denominator, let whenZero):
+                    let n = type.features.firstIndex { $0.name == numerator }!
+                    let d = type.features.firstIndex { $0.name == denominator }!
+                    simple.append((output, .ratio(numerator: n, denominator: d, whenZero: whenZero)))
+                case .aggregate(let aggregate):
+                    let kindIndex: Int
+                    if let existing = kindIndexByField[aggregate.entity] {
+                        kindIndex = existing
+                    } else {
+                        kindIndex = kinds.count
+                        kindIndexByField[aggregate.entity] = kindIndex
+                        kinds.append(EntityKind(
+                            name: "\(type.name).\(aggregate.entity)", eventType: typeIndex,
+                            keyField: fieldIndex(aggregate.entity), aggregators: [], ttl: 0, preReads: [], postReads: [], timeSinceReads: []))
+                    }
+                    kinds[kindIndex].addFeature(aggregate, output: output, fieldIndex: fieldIndex, fieldType: { type.field(named: $0)!.type })
+                    if aggregate.function == .distinctCount, let field = aggregate.field { hashFields.insert(fieldIndex(field)) }
+                }
+            }
+            for (field, kindIndex) in kindIndexByField {
+                // An entity expires once idle for longer than its longest window
+                // plus the lateness, when no window can still see its events; 24 h
+                // at least when it keeps `last` or `time_since_previous`, which
+                // have no window of their own; entity_ttl overrides both.
+                let kind = kinds[kindIndex]
+                var horizon = kind.aggregators.map { $0.step * $0.tileCount }.max() ?? 0
+                if !kind.preReads.isEmpty || !kind.timeSinceReads.isEmpty { horizon = Swift.max(horizon, 86_400_000) }
+                kinds[kindIndex].ttl = type.entityTTL ?? (horizon + type.allowedLateness)
+                kinds[kindIndex].finish()
+                _ = field
+            }
+            let ownKinds = kindIndexByField.values.sorted()
+            events.append(EventPlan(
+                decoder: decoder, kinds: ownKinds, featureCount: type.features.count,
+                simpleReads: simple, hashFields: hashFields.sorted(), fieldTypes: type.fields.map(\.type),
+                allowedLateness: type.allowedLateness))
+        }
+        self.kinds = kinds
+        self.events = events
+    }
+
+    /// The index of the event type read from `topic`.
+    public func eventTypeIndex(forTopic topic: String) -> Int? { spec.eventTypes.firstIndex { $0.topic == topic } }
+
+    /// The index of the event type named `name`.
+    public func eventTypeIndex(named name: String) -> Int? { spec.eventTypes.firstIndex { $0.name == name } }
+
+    /// The decoder of event type `index`.
+    public func decoder(forEventType index: Int) -> EventDecoder { events[index].decoder }
+
+    /// The names of the entity kinds (`payment.card_id`), in state order.
+    public var entityKindNames: [String] { kinds.map(\.name) }
+
+    /// The entity TTL of each kind, in milliseconds.
+    public var entityTTLs: [Int64] { kinds.map(\.ttl) }
+}
+
+/// The entities keyed by one field of one event type, and how their state is kept.
+struct EntityKind: Sendable {
+    let name: String
+    let eventType: Int
+    let keyField: Int
+    var aggregators: [Aggregator]
+    var ttl: Int64
+    /// Reads taken before the event is applied (`last`).
+    var preReads: [(output: Int, read: FeatureRead)]
+    /// Reads taken after the event is applied (windows).
+    var postReads: [(output: Int, read: FeatureRead)]
+    /// Outputs of `time_since_previous` (read before applying, from the clock).
+    var timeSinceReads: [Int]
+
+    /// Window reads awaiting their column offsets: a later feature may still
+    /// widen a shared tile aggregator, so offsets are fixed in ``finish()``.
+    var pending: [(output: Int, aggregator: Int, operation: FeatureRead.Operation, field: Int?)] = []
+
+    mutating func addFeature(_ feature: AggregateFeature, output: Int, fieldIndex: (String) -> Int, fieldType: (String) -> FieldType) {
+        let filter = feature.filter.map { CompiledFilter(field: fieldIndex($0.field), values: $0.values) }
+        let step = feature.window?.step ?? 0
+        let tiles = feature.window?.tileCount ?? 0
+        func find(_ kind: Aggregator.Kind) -> Int {
+            if let i = aggregators.firstIndex(where: { $0.kind == kind && $0.step == step && $0.tileCount == tiles && $0.filter == filter }) { return i }
+            aggregators.append(Aggregator(kind: kind, step: step, tileCount: tiles, filter: filter))
+            return aggregators.count - 1
+        }
+        func tileAggregator(column field: Int?, squares: Bool) -> Int {
+            // One tile aggregator per (window, filter); each aggregated field is a column.
+            let index = aggregators.firstIndex { a in
+                if case .tiles = a.kind { return a.step == step && a.tileCount == tiles && a.filter == filter }
+                return false
+            } ?? {
+                aggregators.append(Aggregator(kind: .tiles(columns: []), step: step, tileCount: tiles, filter: filter))
+                return aggregators.count - 1
+            }()
+            guard let field, case .tiles(var columns) = aggregators[index].kind else { return index }
+            if let c = columns.firstIndex(where: { $0.field == field }) {
+                columns[c].squares = columns[c].squares || squares
+            } else {
+                columns.append(TileColumn(field: field, squares: squares))
+            }
+            aggregators[index].kind = .tiles(columns: columns)
+            return index
+        }
+        switch feature.function {
+        case .count:
+            pending.append((output, tileAggregator(column: nil, squares: false), .count, nil))
+        case .sum, .mean, .stddev:
+            let field = fieldIndex(feature.field!)
+            let a = tileAggregator(column: field, squares: feature.function == .stddev)
+            let operation: FeatureRead.Operation = feature.function == .sum ? .sum : feature.function == .mean ? .mean : .stddev
+            pending.append((output, a, operation, field))
+        case .min, .max:
+            let a = find(.extremum(field: fieldIndex(feature.field!), isMaximum: feature.function == .max))
+            pending.append((output, a, .extremum, nil))
+        case .distinctCount:
+            let name = feature.field!
+            pending.append((output, find(.distinct(field: fieldIndex(name), isString: fieldType(name) == .string)), .distinct, nil))
+        case .last:
+            let a = find(.last(field: fieldIndex(feature.field!)))
+            preReads.append((output, FeatureRead(aggregator: a, operation: .last, column: 0)))
+        case .timeSincePrevious:
+            timeSinceReads.append(output)
+        }
+    }
+
+    /// Resolves window reads to word offsets once every aggregator is complete.
+    mutating func finish() {
+        postReads = pending.map { p in
+            var column = 0
+            if let field = p.field, case .tiles(let columns) = aggregators[p.aggregator].kind {
+                var offset = 1
+                for c in columns {
+                    if c.field == field { break }
+                    offset += c.squares ? 5 : 3
+                }
+                column = offset + 1  // the column's sum; its count is the word before
+            }
+            return (p.output, FeatureRead(aggregator: p.aggregator, operation: p.operation, column: column))
+        }
+    }
+}
+
+/// Reads that need no entity state.
+enum SimpleRead: Sendable {
+    case raw(field: Int)
+    case categorical(field: Int, codes: [String: Double], unknown: Double, missing: Double)
+    case ratio(numerator: Int, denominator: Int, whenZero: Double)
+}
+
+/// The compiled form of one event type.
+struct EventPlan: Sendable {
+    let decoder: EventDecoder
+    /// Indices into ``FeaturePlan/kinds``.
+    let kinds: [Int]
+    let featureCount: Int
+    /// Raw, categorical and ratio features, in vector order.
+    let simpleReads: [(Int, SimpleRead)]
+    /// Fields whose value hashes distinct counts need.
+    let hashFields: [Int]
+    let fieldTypes: [FieldType]
+    let allowedLateness: Int64
+}
