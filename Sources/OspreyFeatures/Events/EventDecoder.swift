@@ -122,7 +122,8 @@ public struct EventDecoder: Sendable {
             return
         }
         func wrongType(_ expected: String) -> EventError {
-            EventError(.wrongType, field: name, message: "field '\(name)' must be \(expected), found \(scanner.kindAt())", offset: scanner.index)
+            if scanner.kindAt() == "invalid JSON" { return scanner.syntax("expected a value for '\(name)'") }
+            return EventError(.wrongType, field: name, message: "field '\(name)' must be \(expected), found \(scanner.kindAt())", offset: scanner.index)
         }
         switch types[i] {
         case .string:

@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+@testable import OspreyFeatures
+
+@Suite("Checkpoints")
+struct CheckpointTests {
+    func metadata(_ plan: FeaturePlan, offset: Int64, at time: Int64 = 1) -> CheckpointMetadata {
+        CheckpointMetadata(topic: "payments", partition: 3, nextOffset: offset, createdAt: time, specFingerprint: plan.fingerprint, entityKinds: plan.entityKindNames)
+    }
+
+    @Test("restore then replay gives the features of an uninterrupted run")
+    func restoreAndReplay() throws {
+        let plan = try FeatureFixtures.plan()
+        let lines = try FeatureFixtures.lines()
+        var full = PartitionState(plan: plan)
+        let expected = FeatureFixtures.stream(lines, plan: plan, state: &full)
+
+        let store = CheckpointStore(directory: FeatureFixtures.temporaryDirectory(), keep: 2)
+        var first = PartitionState(plan: plan)
+        let cut = 3_100
+        var vectors = FeatureFixtures.stream(Array(lines[..<cut]), plan: plan, state: &first)
+        try store.write(first, metadata: metadata(plan, offset: Int64(cut)))
+
+        let restored = store.restoreLatest(topic: "payments", partition: 3, plan: plan)
+        #expect(restored.rejected.isEmpty)
+        let (meta, state, _) = try #require(restored.restored)
+        #expect(meta.nextOffset == Int64(cut))
+        #expect(state == first)
+        var resumed = state
+        vectors += FeatureFixtures.stream(Array(lines[cut...]), plan: plan, state: &resumed)
+        #expect(vectors.count == expected.count)
+        for (a, b) in zip(vectors, expected) {
+            #expect(a.id == b.id && a.vector == b.vector || a.vector.values.elementsEqual(b.vector.values) { $0.bitPattern == $1.bitPattern })
+        }
+        #expect(resumed == full)
+    }
+
+    @Test("a corrupt newest checkpoint is reported by name and the previous one is used")
+    func corruptCheckpointFallsBack() throws {
+        let plan = try FeatureFixtures.plan()
+        let lines = try FeatureFixtures.lines()
+        let store = CheckpointStore(directory: FeatureFixtures.temporaryDirectory(), keep: 3)
+        var state = PartitionState(plan: plan)
+        _ = FeatureFixtures.stream(Array(lines[..<1000]), plan: plan, state: &state)
+        try store.write(state, metadata: metadata(plan, offset: 1000, at: 10))
+        let good = state
+        _ = FeatureFixtures.stream(Array(lines[1000..<2000]), plan: plan, state: &state)
+        let (newest, _) = try store.write(state, metadata: metadata(plan, offset: 2000, at: 20))
+
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: newest)))
+        bytes[bytes.count / 2] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: newest))
+
+        let result = store.restoreLatest(topic: "payments", partition: 3, plan: plan)
+        #expect(result.rejected.count == 1)
+        #expect(result.rejected.first?.path == newest)
+        if case .checksumMismatch = result.rejected.first?.error {} else { Issue.record("expected a checksum mismatch, got \(String(describing: result.rejected.first?.error))") }
+        #expect(result.restored?.0.nextOffset == 1000)
+        #expect(result.restored?.1 == good)
+    }
+
+    @Test("a checkpoint from another feature spec is refused with both fingerprints")
+    func otherSpecIsRefused() throws {
+        let plan = try FeatureFixtures.plan()
+        var state = PartitionState(plan: plan)
+        _ = FeatureFixtures.stream(Array(try FeatureFixtures.lines()[..<200]), plan: plan, state: &state)
+        let bytes = CheckpointCodec.encode(state, metadata: metadata(plan, offset: 200))
+        let other = try FeatureFixtures.plan(FeatureFixtures.repository.appendingPathComponent("Deploy/examples/payments/osprey.yaml").path)
+        #expect(throws: CheckpointError.specMismatch(checkpoint: plan.fingerprint, current: other.fingerprint)) {
+            _ = try CheckpointCodec.decode(bytes, plan: other)
+        }
+        #expect(throws: CheckpointError.truncated) { _ = try CheckpointCodec.decode(Array(bytes[..<5]), plan: plan) }
+        #expect(throws: CheckpointError.notACheckpoint) { _ = try CheckpointCodec.decode(Array("not a checkpoint at all".utf8), plan: plan) }
+        var cut = Array(bytes.dropLast(9))
+        cut += bytes.suffix(4)
+        #expect(throws: (any Error).self) { _ = try CheckpointCodec.decode(cut, plan: plan) }
+    }
+
+    @Test("only the last N checkpoints are kept, per partition folder")
+    func keepsLastN() throws {
+        let plan = try FeatureFixtures.plan()
+        let directory = FeatureFixtures.temporaryDirectory()
+        let store = CheckpointStore(directory: directory, keep: 2)
+        let state = PartitionState(plan: plan)
+        for i in 1...5 { try store.write(state, metadata: metadata(plan, offset: Int64(i * 10), at: Int64(i))) }
+        let files = store.checkpointFiles(in: store.folder(topic: "payments", partition: 3))
+        #expect(files.count == 2)
+        #expect(files.last?.hasSuffix("0000000000000000050.osck") == true)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: store.folder(topic: "payments", partition: 3)).filter { $0.hasSuffix(".tmp") }
+        #expect(leftovers.isEmpty)
+    }
+}

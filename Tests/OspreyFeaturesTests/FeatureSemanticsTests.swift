@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+@testable import OspreyFeatures
+
+/// The feature values against an independent brute-force implementation of the
+/// README's semantics (Tests/Fixtures/features/reference_features.py): every
+/// aggregation, window type, filters, late and very late events, expiry after
+/// idleness, missing optional fields and invalid events in the stream.
+@Suite("Feature semantics")
+struct FeatureSemanticsTests {
+    @Test("backfill equals the independent reference on every value")
+    func backfillMatchesReference() throws {
+        let plan = try FeatureFixtures.plan()
+        let output = FeatureFixtures.temporaryDirectory() + "/features.csv"
+        let report = try Backfill.run(
+            engine: FeatureEngine(plan: plan), eventsPath: FeatureFixtures.referenceEvents, outputPath: output,
+            options: .init(eventType: 0, withMetadata: true))
+        let expected = try FeatureFixtures.csv(FeatureFixtures.referenceExpected)
+        let actual = try FeatureFixtures.csv(output)
+        #expect(actual.first == expected.first)
+        #expect(actual.count == expected.count)
+        #expect(report.lateEvents > 20, "the fixture must contain late events")
+        #expect(report.rejected.count > 20, "the fixture must contain invalid events")
+        let header = expected[0]
+        var mismatches: [String] = []
+        for (e, a) in zip(expected.dropFirst(), actual.dropFirst()) {
+            #expect(e[0] == a[0])
+            for i in 1..<header.count {
+                let x = e[i].isEmpty ? Double.nan : Double(e[i])!
+                let y = a[i].isEmpty ? Double.nan : Double(a[i])!
+                if x.isNaN && y.isNaN { continue }
+                // Sums differ from the reference's exactly rounded fsum by
+                // rounding only; everything else is exact.
+                if x.isNaN != y.isNaN || abs(x - y) > 1e-9 * Swift.max(1, abs(x)) {
+                    mismatches.append("\(e[0]) \(header[i]): expected \(e[i]), got \(a[i])")
+                }
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(5))")
+    }
+
+    @Test("the daemon's path and backfill give identical vectors, bit for bit")
+    func streamEqualsBackfill() throws {
+        let plan = try FeatureFixtures.plan()
+        var state = PartitionState(plan: plan)
+        let streamed = FeatureFixtures.stream(try FeatureFixtures.lines(), plan: plan, state: &state)
+        let output = FeatureFixtures.temporaryDirectory() + "/features.csv"
+        _ = try Backfill.run(engine: FeatureEngine(plan: plan), eventsPath: FeatureFixtures.referenceEvents, outputPath: output, options: .init(eventType: 0))
+        let rows = try FeatureFixtures.csv(output).dropFirst()
+        #expect(rows.count == streamed.count)
+        for (row, (id, vector)) in zip(rows, streamed) {
+            #expect(row[0] == id)
+            let parsed = row.dropFirst().map { $0.isEmpty ? Double.nan : Double($0)! }
+            let same = zip(parsed, vector.values).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
+            #expect(same, "event \(id)")
+        }
+    }
+
+    @Test("preview reads the features of processing without changing state")
+    func previewMatchesProcessing() throws {
+        let plan = try FeatureFixtures.plan()
+        let engine = FeatureEngine(plan: plan)
+        let decoder = plan.decoder(forEventType: 0)
+        var state = PartitionState(plan: plan)
+        var event = decoder.makeEvent()
+        var previewed = engine.makeVector(eventType: 0)
+        var processed = engine.makeVector(eventType: 0)
+        for line in try FeatureFixtures.lines().prefix(1500) {
+            do { try decoder.decode(line, into: &event) } catch { continue }
+            let before = state
+            engine.preview(event, eventType: 0, state: state, into: &previewed)
+            #expect(state == before)
+            engine.process(event, eventType: 0, state: &state, into: &processed)
+            #expect(previewed.values.elementsEqual(processed.values) { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) })
+            #expect(previewed.late == processed.late && previewed.lag == processed.lag)
+        }
+    }
+
+    @Test("sweeping idle entities frees memory and never changes a value")
+    func sweepingDoesNotChangeValues() throws {
+        let plan = try FeatureFixtures.plan()
+        let engine = FeatureEngine(plan: plan)
+        let decoder = plan.decoder(forEventType: 0)
+        var swept = PartitionState(plan: plan)
+        var kept = PartitionState(plan: plan)
+        var event = decoder.makeEvent()
+        var a = engine.makeVector(eventType: 0)
+        var b = engine.makeVector(eventType: 0)
+        var removed = 0
+        for line in try FeatureFixtures.lines() {
+            do { try decoder.decode(line, into: &event) } catch { continue }
+            engine.process(event, eventType: 0, state: &swept, into: &a)
+            engine.process(event, eventType: 0, state: &kept, into: &b)
+            for shard in 0..<EntityTable.shardCount { removed += swept.sweep(shard: shard, plan: plan) }
+            #expect(a.values.elementsEqual(b.values) { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) })
+        }
+        #expect(removed > 0, "the fixture's three idle days must expire entities")
+        #expect(swept.entityCount < kept.entityCount)
+    }
+
+    @Test("a sliding window at 1 ms resolution holds exactly the events in (t - size, t]")
+    func exactSlidingWindow() throws {
+        let yaml = FeatureFixtures.config("""
+                  - {name: n, entity: card_id, aggregation: count, window: 10s, resolution: exact}
+                  - {name: s, entity: card_id, aggregation: sum, field: amount, window: 10s, resolution: exact}
+            """)
+        let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
+        var state = PartitionState(plan: plan)
+        let times: [Int64] = [0, 5_000, 9_999, 10_000, 10_001, 20_001]
+        let lines = times.enumerated().map { i, t in Array(#"{"event_id":"e\#(i)","event_time":\#(1_000_000 + t),"card_id":"c","amount":\#(i + 1)}"#.utf8) }
+        let counts = FeatureFixtures.stream(lines, plan: plan, state: &state).map { $0.vector.values }
+        // At t=10000 the event at 0 has left; at 10001 so has nothing else; 20001 is alone.
+        #expect(counts.map { $0[0] } == [1, 2, 3, 3, 4, 1])
+        #expect(counts.map { $0[1] } == [1, 3, 6, 9, 14, 6])
+    }
+}
