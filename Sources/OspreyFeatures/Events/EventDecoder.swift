@@ -121,9 +121,11 @@ public struct EventDecoder: Sendable {
             try scanner.literal("null")
             return
         }
+        let found = scanner.kindAt()
+        let start = scanner.index
         func wrongType(_ expected: String) -> EventError {
-            if scanner.kindAt() == "invalid JSON" { return scanner.syntax("expected a value for '\(name)'") }
-            return EventError(.wrongType, field: name, message: "field '\(name)' must be \(expected), found \(scanner.kindAt())", offset: scanner.index)
+            if found == "invalid JSON" { return scanner.syntax("expected a value for '\(name)'") }
+            return EventError(.wrongType, field: name, message: "field '\(name)' must be \(expected), found \(found)", offset: start)
         }
         switch types[i] {
         case .string:

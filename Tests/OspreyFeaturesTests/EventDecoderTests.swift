@@ -1,0 +1,92 @@
+import Testing
+@testable import OspreyFeatures
+
+/// Bad events are refused with a reason code and the field, never half-read.
+@Suite("Event decoder")
+struct EventDecoderTests {
+    let decoder: EventDecoder = {
+        let fields = [
+            FieldSpec(name: "event_id", type: .string, required: true),
+            FieldSpec(name: "event_time", type: .timestamp, required: true),
+            FieldSpec(name: "card_id", type: .string, required: true),
+            FieldSpec(name: "amount", type: .number, required: true),
+            FieldSpec(name: "mcc", type: .integer, required: false),
+            FieldSpec(name: "flag", type: .boolean, required: false),
+        ]
+        return EventDecoder(type: EventTypeSpec(name: "p", topic: "p", idField: "event_id", timeField: "event_time", allowedLateness: 0, maxEventBytes: 4096, fields: fields, features: []))
+    }()
+
+    func decode(_ text: String) throws(EventError) -> DecodedEvent {
+        var event = decoder.makeEvent()
+        try decoder.decode(Array(text.utf8), into: &event)
+        return event
+    }
+
+    func reason(_ bytes: [UInt8]) -> EventError.Reason? {
+        var event = decoder.makeEvent()
+        do throws(EventError) {
+            try decoder.decode(bytes, into: &event)
+            return nil
+        } catch {
+            return error.reason
+        }
+    }
+
+    func reason(_ text: String) -> EventError.Reason? { reason(Array(text.utf8)) }
+
+    @Test("reads typed fields, ignores the rest, accepts RFC 3339 times")
+    func readsFields() throws {
+        let e = try decode(#" {"x":{"nested":[1,2,{"a":null}]},"event_id":"e\u00e9-1","event_time":"2026-11-23T01:32:22.123+01:00","card_id":"c-1","amount":-0.0,"mcc":5411,"flag":true,"currency":"USD"} "#)
+        #expect(e.id == "eé-1")
+        #expect(e.time == 1_795_393_942_123)
+        #expect(e.strings[2] == "c-1")
+        #expect(e.numbers[3] == 0 && e.numbers[3].sign == .minus)
+        #expect(e.numbers[4] == 5411 && e.strings[4] == "5411")
+        #expect(e.numbers[5] == 1)
+        let optional = try decode(#"{"event_id":"e","event_time":1795380000123,"card_id":"c","amount":1e2,"mcc":null}"#)
+        #expect(optional.present[4] == false && optional.numbers[4].isNaN)
+        #expect(optional.time == 1_795_380_000_123)
+    }
+
+    @Test("every kind of broken event has its reason")
+    func reasons() {
+        let good = #""event_id":"e","event_time":1795380000123,"card_id":"c","amount":1"#
+        #expect(reason("") == .empty)
+        #expect(reason("   ") == .empty)
+        #expect(reason("[1]") == .notAnObject)
+        #expect(reason("{\(good)") == .invalidJSON)
+        #expect(reason("{\(good)}}") == .invalidJSON)
+        #expect(reason("{\(good),\"x\":NaN}") == .invalidJSON)
+        #expect(reason("{\(good),\"x\":Infinity}") == .invalidJSON)
+        #expect(reason("{\(good),\"x\":01}") == .invalidJSON)
+        #expect(reason("{\(good),\"amount\":2}") == .duplicateField)
+        #expect(reason(#"{"event_id":"e","event_time":1795380000123,"card_id":"c"}"#) == .missingField)
+        #expect(reason(#"{"event_id":"e","event_time":1795380000123,"card_id":"c","amount":null}"#) == .missingField)
+        #expect(reason(#"{"event_id":"e","event_time":1795380000123,"card_id":7,"amount":1}"#) == .wrongType)
+        #expect(reason(#"{"event_id":"e","event_time":1795380000123,"card_id":"c","amount":"1"}"#) == .wrongType)
+        #expect(reason(#"{"event_id":"e","event_time":1795380000123,"card_id":"c","amount":1,"mcc":1.5}"#) == .wrongType)
+        #expect(reason(#"{"event_id":"e","event_time":1795380000123,"card_id":"c","amount":1e999}"#) == .nonFiniteNumber)
+        #expect(reason(#"{"event_id":"e","event_time":"yesterday","card_id":"c","amount":1}"#) == .invalidTimestamp)
+        #expect(reason(#"{"event_id":"e","event_time":"2026-02-30T00:00:00Z","card_id":"c","amount":1}"#) == .invalidTimestamp)
+        #expect(reason(#"{"event_id":"e","event_time":1.5,"card_id":"c","amount":1}"#) == .invalidTimestamp)
+        #expect(reason(#"{"event_id":"","event_time":1,"card_id":"c","amount":1}"#) == .missingField)
+        #expect(reason("{\(good),\"x\":\(String(repeating: "[", count: 100))\(String(repeating: "]", count: 100))}") == .tooDeep)
+        #expect(reason("{\(good),\"x\":\"\(String(repeating: "a", count: 5000))\"}") == .tooLarge)
+        var invalidUTF8 = Array("{\(good),\"x\":\"".utf8)
+        invalidUTF8 += [0xC3, 0x28, 0x22, 0x7D]
+        #expect(reason(invalidUTF8) == .invalidUTF8)
+        #expect(reason(Array("{\(good),\"x\":\"".utf8) + [0xED, 0xA0, 0x80, 0x22, 0x7D]) == .invalidUTF8)
+        #expect(reason("{\(good),\"x\":\"\\ud800\"}") == .invalidUTF8)
+    }
+
+    @Test("RFC 3339 parsing")
+    func rfc3339() {
+        func parse(_ s: String) -> Int64? { Timestamp.parseRFC3339(Array(s.utf8)) }
+        #expect(parse("1970-01-01T00:00:00Z") == 0)
+        #expect(parse("1969-12-31T23:59:59.999Z") == -1)
+        #expect(parse("2024-02-29T12:00:00.5-02:30") == 1_709_217_000_500)
+        #expect(parse("2023-02-29T12:00:00Z") == nil)
+        #expect(parse("2026-11-23T01:32:22") == nil)
+        #expect(parse("2026-11-23t01:32:22.123456z") == 1_795_397_542_123)
+    }
+}
