@@ -57,14 +57,31 @@ public struct EntityState: Sendable, Equatable {
     @inline(__always)
     mutating func setDouble(_ i: Int, _ v: Double) { words[i] = v.bitPattern }
 
+    /// Opens `count` zeroed words at `position` (the generic `insert(contentsOf:)`
+    /// costs several times this memmove).
     mutating func insertWords(_ count: Int, at position: Int, region j: Int) {
-        words.insert(contentsOf: repeatElement(0, count: count), at: position)
+        let oldCount = words.count
+        // Grow by small steps rather than doubling: entity buffers are small
+        // and many, and doubling would leave up to half of each one unused.
+        if words.capacity < oldCount + count { words.reserveCapacity(oldCount + count + 6) }
+        for _ in 0..<count { words.append(0) }
+        words.withUnsafeMutableBufferPointer { w in
+            let base = w.baseAddress!
+            (base + position + count).update(from: base + position, count: oldCount - position)
+            (base + position).update(repeating: 0, count: count)
+        }
         words[j] &+= UInt64(count)
     }
 
     mutating func removeWords(_ range: Range<Int>, region j: Int) {
-        words.removeSubrange(range)
-        words[j] &-= UInt64(range.count)
+        let n = range.count
+        let oldCount = words.count
+        words.withUnsafeMutableBufferPointer { w in
+            let base = w.baseAddress!
+            (base + range.lowerBound).update(from: base + range.upperBound, count: oldCount - range.upperBound)
+        }
+        words.removeLast(n)
+        words[j] &-= UInt64(n)
     }
 
     // MARK: Updates

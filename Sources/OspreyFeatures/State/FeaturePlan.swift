@@ -16,7 +16,7 @@ public struct FeaturePlan: Sendable {
     public init(spec: FeatureSpec) {
         self.spec = spec
         fingerprint = spec.fingerprint
-        var kinds: [EntityKind] = []
+        var kinds: [EntityKindBuilder] = []
         var events: [EventPlan] = []
         for (typeIndex, type) in spec.eventTypes.enumerated() {
             let decoder = EventDecoder(type: type)
@@ -41,9 +41,7 @@ public struct FeaturePlan: Sendable {
                     } else {
                         kindIndex = kinds.count
                         kindIndexByField[aggregate.entity] = kindIndex
-                        kinds.append(EntityKind(
-                            name: "\(type.name).\(aggregate.entity)", eventType: typeIndex,
-                            keyField: fieldIndex(aggregate.entity), aggregators: [], ttl: 0, preReads: [], postReads: [], timeSinceReads: []))
+                        kinds.append(EntityKindBuilder(name: "\(type.name).\(aggregate.entity)", eventType: typeIndex, keyField: fieldIndex(aggregate.entity)))
                     }
                     kinds[kindIndex].addFeature(aggregate, output: output, fieldIndex: fieldIndex, fieldType: { type.field(named: $0)!.type })
                     if aggregate.function == .distinctCount, let field = aggregate.field { hashFields.insert(fieldIndex(field)) }
@@ -67,7 +65,7 @@ public struct FeaturePlan: Sendable {
                 simpleReads: simple, hashFields: hashFields.sorted(), fieldTypes: type.fields.map(\.type),
                 allowedLateness: type.allowedLateness))
         }
-        self.kinds = kinds
+        self.kinds = kinds.map(EntityKind.init)
         self.events = events
     }
 
@@ -88,18 +86,50 @@ public struct FeaturePlan: Sendable {
 }
 
 /// The entities keyed by one field of one event type, and how their state is kept.
-struct EntityKind: Sendable {
+///
+/// A class with constant properties, so the hot path borrows one reference
+/// instead of copying (and retaining) its arrays per event.
+final class EntityKind: Sendable {
     let name: String
     let eventType: Int
     let keyField: Int
-    var aggregators: [Aggregator]
-    var ttl: Int64
+    let aggregators: [Aggregator]
+    let ttl: Int64
     /// Reads taken before the event is applied (`last`).
-    var preReads: [(output: Int, read: FeatureRead)]
+    let preReads: [(output: Int, read: FeatureRead)]
     /// Reads taken after the event is applied (windows).
-    var postReads: [(output: Int, read: FeatureRead)]
+    let postReads: [(output: Int, read: FeatureRead)]
     /// Outputs of `time_since_previous` (read before applying, from the clock).
-    var timeSinceReads: [Int]
+    let timeSinceReads: [Int]
+
+    init(_ builder: EntityKindBuilder) {
+        name = builder.name
+        eventType = builder.eventType
+        keyField = builder.keyField
+        aggregators = builder.aggregators
+        ttl = builder.ttl
+        preReads = builder.preReads
+        postReads = builder.postReads
+        timeSinceReads = builder.timeSinceReads
+    }
+}
+
+/// Collects an ``EntityKind``'s aggregators and reads while the plan is compiled.
+struct EntityKindBuilder {
+    let name: String
+    let eventType: Int
+    let keyField: Int
+    var aggregators: [Aggregator] = []
+    var ttl: Int64 = 0
+    var preReads: [(output: Int, read: FeatureRead)] = []
+    var postReads: [(output: Int, read: FeatureRead)] = []
+    var timeSinceReads: [Int] = []
+
+    init(name: String, eventType: Int, keyField: Int) {
+        self.name = name
+        self.eventType = eventType
+        self.keyField = keyField
+    }
 
     /// Window reads awaiting their column offsets: a later feature may still
     /// widen a shared tile aggregator, so offsets are fixed in ``finish()``.
@@ -178,8 +208,8 @@ enum SimpleRead: Sendable {
     case ratio(numerator: Int, denominator: Int, whenZero: Double)
 }
 
-/// The compiled form of one event type.
-struct EventPlan: Sendable {
+/// The compiled form of one event type (a class, for the same reason as ``EntityKind``).
+final class EventPlan: Sendable {
     let decoder: EventDecoder
     /// Indices into ``FeaturePlan/kinds``.
     let kinds: [Int]
@@ -190,4 +220,14 @@ struct EventPlan: Sendable {
     let hashFields: [Int]
     let fieldTypes: [FieldType]
     let allowedLateness: Int64
+
+    init(decoder: EventDecoder, kinds: [Int], featureCount: Int, simpleReads: [(Int, SimpleRead)], hashFields: [Int], fieldTypes: [FieldType], allowedLateness: Int64) {
+        self.decoder = decoder
+        self.kinds = kinds
+        self.featureCount = featureCount
+        self.simpleReads = simpleReads
+        self.hashFields = hashFields
+        self.fieldTypes = fieldTypes
+        self.allowedLateness = allowedLateness
+    }
 }

@@ -66,7 +66,7 @@ public struct EntityTable: Sendable, Equatable {
     /// Number of entities.
     public internal(set) var count = 0
     /// Words held by all entities' buffers (for the memory estimate).
-    var wordCount = 0
+    public internal(set) var wordCount = 0
     /// Bytes of keys too long to be stored inline in a `String` (over 15 bytes).
     var longKeyBytes = 0
 
@@ -113,7 +113,8 @@ public struct EntityTable: Sendable, Equatable {
         return removed
     }
 
-    var approximateBytes: Int {
+    /// An estimate of the heap memory this table holds, in bytes.
+    public var approximateBytes: Int {
         // Per entity: a dictionary slot (16-byte key + 16-byte value) at a 3/4
         // load factor, and the word buffer's heap block (32-byte header,
         // rounded to 16 by malloc).
