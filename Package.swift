@@ -43,7 +43,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OspreyModelTests",
-            dependencies: ["OspreyModel", "OspreyJSON"]
+            dependencies: ["OspreyModel", "OspreyJSON", "OspreyFeatures"]
         ),
         .testTarget(
             name: "OspreyFeaturesTests",
