@@ -37,16 +37,25 @@ struct BackfillCommand: ParsableCommand {
     var withMetadata = false
 
     func run() throws {
-        let plan = FeaturePlan(spec: try ConfigFile.featureSpec(at: config))
+        let (spec, settings) = try ConfigFile.featureSpecAndSettings(at: config)
+        let plan = FeaturePlan(spec: spec)
         let type = try ConfigFile.eventType(eventType, in: plan)
         let labelMap = try labels.map { try Backfill.readLabels(path: $0, labelColumn: labelColumn) }
         let start = Date()
         let report = try Backfill.run(
             engine: FeatureEngine(plan: plan), eventsPath: events, outputPath: output,
-            options: .init(eventType: type, labels: labelMap, withMetadata: withMetadata))
+            options: .init(eventType: type, labels: labelMap, withMetadata: withMetadata, memoryBudget: settings.memoryBudget))
         let seconds = Date().timeIntervalSince(start)
-        var summary = "backfill: \(report.rows) rows in \(String(format: "%.2f", seconds)) s; \(report.lateEvents) late events; \(report.entities) entities (~\(report.stateBytes / 1024) KiB state)"
+        var summary = "backfill: \(report.rows) rows in \(String(format: "%.2f", seconds)) s; \(report.lateEvents) late events; \(report.entities) entities (~\(byteText(report.stateBytes)) of state)"
         if labelMap != nil { summary += "; \(report.unlabeled) rows without a label" }
+        for (row, transition) in report.budgetTransitions {
+            switch transition {
+            case .exceeded(let bytes, let budget):
+                summary += "\nbackfill: at row \(row) the feature state (\(byteText(bytes))) passed state.memory_budget (\(byteText(budget))); expired entities swept, nothing dropped; raise the budget or shorten windows/entity_ttl"
+            case .recovered(let bytes, let budget):
+                summary += "\nbackfill: at row \(row) the feature state (\(byteText(bytes))) is back under state.memory_budget (\(byteText(budget)))"
+            }
+        }
         if !report.rejected.isEmpty {
             summary += "\nbackfill: \(report.rejected.count) invalid events skipped (the daemon dead-letters them):"
             for (line, error) in report.rejected.prefix(20) { summary += "\n  line \(line): \(error)" }
@@ -54,4 +63,11 @@ struct BackfillCommand: ParsableCommand {
         }
         FileHandle.standardError.write(Data((summary + "\n").utf8))
     }
+}
+
+/// A byte count for people: KiB below 10 MiB, MiB below 10 GiB, else GiB.
+func byteText(_ bytes: Int) -> String {
+    if bytes < 10 << 20 { return "\(bytes >> 10) KiB" }
+    if bytes < 10 << 30 { return "\(bytes >> 20) MiB" }
+    return "\(bytes >> 30) GiB"
 }

@@ -5,13 +5,16 @@ import OspreyFeatures
 enum ConfigFile {
     /// The feature spec of the configuration at `path`; schema paths are
     /// relative to the file's folder.
-    static func featureSpec(at path: String) throws -> FeatureSpec {
+    static func featureSpec(at path: String) throws -> FeatureSpec { try featureSpecAndSettings(at: path).0 }
+
+    /// The feature spec and the `state:`/`checkpoints:` settings of the configuration at `path`.
+    static func featureSpecAndSettings(at path: String) throws -> (FeatureSpec, StateSettings) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CLIError("cannot read config file \(path)")
         }
         let base = (path as NSString).deletingLastPathComponent
         do {
-            return try FeatureSpecLoader.load(yaml: String(decoding: data, as: UTF8.self), baseDirectory: base.isEmpty ? "." : base)
+            return try FeatureSpecLoader.loadWithSettings(yaml: String(decoding: data, as: UTF8.self), baseDirectory: base.isEmpty ? "." : base)
         } catch {
             throw CLIError("\(path) has \(error.errors.count == 1 ? "a problem" : "\(error.errors.count) problems"):\n\(error)")
         }

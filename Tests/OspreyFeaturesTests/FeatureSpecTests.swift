@@ -119,3 +119,42 @@ struct FeatureSpecTests {
         #expect(Duration.text(90_000) == "90s")
     }
 }
+
+@Suite("State settings")
+struct StateSettingsTests {
+    @Test("state and checkpoint settings, with problems named")
+    func settings() throws {
+        let yaml = FeatureFixtures.config("      - {name: a, field: amount}\n") + """
+
+        state:
+          memory_budget: 512MiB
+        checkpoints:
+          directory: ckpt
+          interval: 10s
+          keep: 5
+        """
+        let (_, settings) = try FeatureSpecLoader.loadWithSettings(yaml: yaml, baseDirectory: "/srv/osprey")
+        #expect(settings.memoryBudget == 512 << 20)
+        #expect(settings.checkpointDirectory == "/srv/osprey/ckpt")
+        #expect(settings.checkpointInterval == 10_000)
+        #expect(settings.checkpointKeep == 5)
+
+        let bad = yaml.replacingOccurrences(of: "512MiB", with: "lots").replacingOccurrences(of: "keep: 5", with: "keep: 0")
+        #expect(throws: ConfigErrors.self) { _ = try FeatureSpecLoader.loadWithSettings(yaml: bad, baseDirectory: ".") }
+        do {
+            _ = try FeatureSpecLoader.loadWithSettings(yaml: bad, baseDirectory: ".")
+        } catch {
+            #expect(error.errors.map(\.path) == ["state.memory_budget", "checkpoints.keep"])
+        }
+    }
+
+    @Test("the budget reports crossing it once, and crossing back")
+    func budget() {
+        var budget = MemoryBudget(budget: 1000)
+        #expect(budget.observe(bytes: 900) == nil)
+        #expect(budget.observe(bytes: 1001) == .exceeded(bytes: 1001, budget: 1000))
+        #expect(budget.observe(bytes: 2000) == nil)
+        #expect(budget.observe(bytes: 990) == nil)
+        #expect(budget.observe(bytes: 900) == .recovered(bytes: 900, budget: 1000))
+    }
+}

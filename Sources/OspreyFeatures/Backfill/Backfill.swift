@@ -20,12 +20,15 @@ public struct Backfill {
         public var labels: [String: String]?
         /// Also write event_time, stream_time, lag_ms and late columns.
         public var withMetadata = false
+        /// The state's memory budget (`state.memory_budget`), if any.
+        public var memoryBudget: Int?
 
         /// Creates options.
-        public init(eventType: Int, labels: [String: String]? = nil, withMetadata: Bool = false) {
+        public init(eventType: Int, labels: [String: String]? = nil, withMetadata: Bool = false, memoryBudget: Int? = nil) {
             self.eventType = eventType
             self.labels = labels
             self.withMetadata = withMetadata
+            self.memoryBudget = memoryBudget
         }
     }
 
@@ -42,6 +45,8 @@ public struct Backfill {
         /// Entities held at the end, and the state's estimated size.
         public var entities = 0
         public var stateBytes = 0
+        /// Times the state crossed its memory budget, with the row it happened at.
+        public var budgetTransitions: [(row: Int, transition: MemoryBudget.Transition)] = []
     }
 
     /// Reads a labels CSV (`event_id,label` header) into a map.
@@ -93,6 +98,7 @@ public struct Backfill {
         var row = ""
         row.reserveCapacity(512)
         var nextShard = 0
+        var budget = options.memoryBudget.map(MemoryBudget.init)
         while true {
             let length = getline(&linePointer, &capacity, input)
             if length < 0 { break }
@@ -131,6 +137,12 @@ public struct Backfill {
             if report.rows & 1023 == 0 {
                 _ = state.sweep(shard: nextShard, plan: plan)
                 nextShard = (nextShard + 1) % EntityTable.shardCount
+                if let transition = budget?.observe(bytes: state.approximateBytes) {
+                    report.budgetTransitions.append((report.rows, transition))
+                    if case .exceeded = transition {
+                        for shard in 0..<EntityTable.shardCount { _ = state.sweep(shard: shard, plan: plan) }
+                    }
+                }
             }
         }
         if ferror(input) != 0 { throw .io("error reading \(eventsPath)") }

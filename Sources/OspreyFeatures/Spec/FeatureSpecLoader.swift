@@ -23,6 +23,19 @@ public enum FeatureSpecLoader {
         return spec!
     }
 
+    /// Reads the feature spec and the state settings of one configuration file.
+    public static func loadWithSettings(yaml: String, baseDirectory: String) throws(ConfigErrors) -> (FeatureSpec, StateSettings) {
+        let problems = ConfigProblems()
+        guard let root = ConfigNode.parse(yaml: yaml, problems: problems) else {
+            try problems.throwIfAny()
+            throw ConfigErrors([ConfigError(path: "", message: "empty configuration")])
+        }
+        let spec = load(root: root, baseDirectory: baseDirectory)
+        let settings = StateSettings.load(root: root, baseDirectory: baseDirectory)
+        try problems.throwIfAny()
+        return (spec!, settings)
+    }
+
     /// Reads the spec from the document root, recording problems in the root's collector.
     public static func load(root: ConfigNode, baseDirectory: String) -> FeatureSpec? {
         guard let events = root.required("events", hint: "list the event types Osprey reads (see the README's config reference)")?.elements else {
