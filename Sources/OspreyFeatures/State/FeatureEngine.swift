@@ -104,13 +104,13 @@ public struct FeatureEngine: Sendable {
             switch simple {
             case .raw(let field):
                 vector.values[output] = event.numbers[field]
-            case .categorical(let field, let codes, let unknown, let missing):
+            case .categorical(let field, let table, let unknown, let missing):
                 if !event.present[field] {
                     vector.values[output] = missing
                 } else if let text = event.strings[field] {
-                    vector.values[output] = codes[text] ?? unknown
+                    vector.values[output] = table.code(text) ?? unknown
                 } else {
-                    vector.values[output] = codes[event.numbers[field] == 1 ? "true" : "false"] ?? unknown
+                    vector.values[output] = table.code(event.numbers[field] == 1 ? "true" : "false") ?? unknown
                 }
             case .ratio(let numerator, let denominator, let whenZero):
                 let n = vector.values[numerator]

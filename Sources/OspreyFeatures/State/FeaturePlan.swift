@@ -29,7 +29,7 @@ public struct FeaturePlan: Sendable {
                 case .raw(let field):
                     simple.append((output, .raw(field: fieldIndex(field))))
                 case .categorical(let field, let codes, let unknown, let missing):
-                    simple.append((output, .categorical(field: fieldIndex(field), codes: codes, unknown: unknown, missing: missing)))
+                    simple.append((output, .categorical(field: fieldIndex(field), table: CodeTable(codes), unknown: unknown, missing: missing)))
                 case .ratio(let numerator, let denominator, let whenZero):
                     let n = type.features.firstIndex { $0.name == numerator }!
                     let d = type.features.firstIndex { $0.name == denominator }!
@@ -204,7 +204,7 @@ struct EntityKindBuilder {
 /// Reads that need no entity state.
 enum SimpleRead: Sendable {
     case raw(field: Int)
-    case categorical(field: Int, codes: [String: Double], unknown: Double, missing: Double)
+    case categorical(field: Int, table: CodeTable, unknown: Double, missing: Double)
     case ratio(numerator: Int, denominator: Int, whenZero: Double)
 }
 
@@ -229,5 +229,28 @@ final class EventPlan: Sendable {
         self.hashFields = hashFields
         self.fieldTypes = fieldTypes
         self.allowedLateness = allowedLateness
+    }
+}
+
+/// A categorical encoding's table. Small tables (the usual case) are searched
+/// linearly: comparing short strings is a compare of their inline bytes, far
+/// cheaper than hashing them for a dictionary.
+struct CodeTable: Sendable {
+    let values: [String]
+    let codes: [Double]
+    let dictionary: [String: Double]?
+
+    init(_ table: [String: Double]) {
+        let sorted = table.sorted { $0.key < $1.key }
+        values = sorted.map(\.key)
+        codes = sorted.map(\.value)
+        dictionary = table.count > 16 ? table : nil
+    }
+
+    @inline(__always)
+    func code(_ value: String) -> Double? {
+        if let dictionary { return dictionary[value] }
+        for i in values.indices where values[i] == value { return codes[i] }
+        return nil
     }
 }
