@@ -36,12 +36,17 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        .target(
+            name: "OspreyCore",
+            dependencies: ["OspreyFeatures", "OspreyModel", "OspreyKafka"]
+        ),
         .executableTarget(
             name: "osprey",
             dependencies: [
                 "OspreyModel",
                 "OspreyFeatures",
                 "OspreyKafka",
+                "OspreyCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

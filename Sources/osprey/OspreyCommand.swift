@@ -6,6 +6,6 @@ struct OspreyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "osprey",
         abstract: "Streaming scoring daemon: Kafka events in, windowed features, gradient-boosted-tree decisions out.",
-        subcommands: [PredictCommand.self, BackfillCommand.self, CheckpointCommand.self]
+        subcommands: [RunCommand.self, ValidateCommand.self, PredictCommand.self, BackfillCommand.self, CheckpointCommand.self]
     )
 }

@@ -1,0 +1,154 @@
+import OspreyFeatures
+
+/// Everything `osprey run` needs: the feature spec, Kafka, output, model,
+/// decision policy, state and checkpoint settings.
+///
+/// Read from the YAML file, then overridden by environment variables (see
+/// ``EnvironmentOverrides``). Problems are collected and reported together.
+public struct DaemonConfig: Sendable {
+    /// The events and features.
+    public var spec: FeatureSpec
+    /// State budget and checkpoints.
+    public var state: StateSettings
+    /// Kafka connection and group.
+    public var kafka: KafkaSettings
+    /// Where decisions and dead letters go.
+    public var output: OutputSettings
+    /// The model file.
+    public var model: ModelSettings
+    /// Score thresholds to outcomes.
+    public var policy: DecisionPolicy
+    /// The HTTP port settings (served by the HTTP issue's routes).
+    public var http: HTTPSettings
+
+    /// Loads the configuration at `path` (relative paths inside it are relative
+    /// to its folder) and applies `environment` overrides.
+    public static func load(path: String, yaml: String, environment: [String: String]) throws(ConfigErrors) -> DaemonConfig {
+        let base = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let baseDirectory = base.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : base
+        let problems = ConfigProblems()
+        guard let root = ConfigNode.parse(yaml: yaml, problems: problems) else {
+            try problems.throwIfAny()
+            throw ConfigErrors([ConfigError(path: "", message: "empty configuration")])
+        }
+        root.rejectUnknownKeys(["events", "state", "checkpoints", "kafka", "output", "model", "decision", "http"])
+        let spec = FeatureSpecLoader.load(root: root, baseDirectory: baseDirectory)
+        var state = StateSettings.load(root: root, baseDirectory: baseDirectory)
+        var kafka = KafkaSettings.load(root["kafka"], problems: problems)
+        var output = OutputSettings.load(root["output"], problems: problems)
+        var model = ModelSettings.load(root["model"], baseDirectory: baseDirectory, problems: problems)
+        let policy = DecisionPolicy.load(root["decision"], problems: problems)
+        var http = HTTPSettings.load(root["http"], problems: problems)
+        guard var spec else {
+            try problems.throwIfAny()
+            throw ConfigErrors([ConfigError(path: "events", message: "missing")])
+        }
+        EnvironmentOverrides.apply(environment, spec: &spec, state: &state, kafka: &kafka, output: &output, model: &model, http: &http, problems: problems)
+        if output.topic.isEmpty { problems.add(ConfigError(path: "output.topic", message: "missing; name the topic decisions go to (or set OSPREY_OUTPUT_TOPIC)")) }
+        if output.deadLetterTopic.isEmpty { problems.add(ConfigError(path: "output.dead_letter_topic", message: "missing; name the dead-letter topic (or set OSPREY_DLQ_TOPIC)")) }
+        if model.path.isEmpty { problems.add(ConfigError(path: "model.path", message: "missing; give the model file (or set OSPREY_MODEL)")) }
+        if kafka.bootstrap.isEmpty { problems.add(ConfigError(path: "kafka.bootstrap", message: "missing; give host:port of the brokers (or set OSPREY_KAFKA_BOOTSTRAP)")) }
+        if kafka.groupID.isEmpty { problems.add(ConfigError(path: "kafka.group_id", message: "missing; name the consumer group (or set OSPREY_GROUP_ID)")) }
+        try problems.throwIfAny()
+        return DaemonConfig(spec: spec, state: state, kafka: kafka, output: output, model: model, policy: policy, http: http)
+    }
+}
+
+/// The `kafka:` section.
+public struct KafkaSettings: Sendable, Equatable {
+    /// `bootstrap.servers`.
+    public var bootstrap = ""
+    /// `group.id`.
+    public var groupID = ""
+    /// `group.instance.id` for static membership (stable across restarts).
+    public var groupInstanceID: String?
+    /// librdkafka properties for both clients.
+    public var properties: [(String, String)] = []
+    /// librdkafka properties for the consumer only.
+    public var consumerProperties: [(String, String)] = []
+    /// librdkafka properties for the producer only.
+    public var producerProperties: [(String, String)] = []
+    /// Pause fetching while the producer holds more than this many messages.
+    public var maxInFlight = 100_000
+
+    public static func == (a: KafkaSettings, b: KafkaSettings) -> Bool {
+        a.bootstrap == b.bootstrap && a.groupID == b.groupID && a.groupInstanceID == b.groupInstanceID
+            && a.properties.elementsEqual(b.properties, by: ==) && a.consumerProperties.elementsEqual(b.consumerProperties, by: ==)
+            && a.producerProperties.elementsEqual(b.producerProperties, by: ==) && a.maxInFlight == b.maxInFlight
+    }
+
+    static func load(_ node: ConfigNode?, problems: ConfigProblems) -> KafkaSettings {
+        var settings = KafkaSettings()
+        guard let node else { return settings }
+        node.rejectUnknownKeys(["bootstrap", "group_id", "group_instance_id", "properties", "consumer_properties", "producer_properties", "max_in_flight"])
+        settings.bootstrap = node["bootstrap"]?.string ?? ""
+        settings.groupID = node["group_id"]?.string ?? ""
+        settings.groupInstanceID = node["group_instance_id"]?.string
+        func properties(_ key: String) -> [(String, String)] {
+            guard let entries = node[key]?.entries else { return [] }
+            return entries.compactMap { name, value in value.string.map { (name, $0) } }
+        }
+        settings.properties = properties("properties")
+        settings.consumerProperties = properties("consumer_properties")
+        settings.producerProperties = properties("producer_properties")
+        if let n = node["max_in_flight"]?.int { settings.maxInFlight = max(1, n) }
+        return settings
+    }
+}
+
+/// The `output:` section.
+public struct OutputSettings: Sendable, Equatable {
+    /// The decision topic.
+    public var topic = ""
+    /// The dead-letter topic.
+    public var deadLetterTopic = ""
+    /// Put the feature vector in each decision (feature logging).
+    public var includeFeatures = false
+    /// How many reason codes each decision carries.
+    public var reasons = 3
+
+    static func load(_ node: ConfigNode?, problems: ConfigProblems) -> OutputSettings {
+        var settings = OutputSettings()
+        guard let node else { return settings }
+        node.rejectUnknownKeys(["topic", "dead_letter_topic", "include_features", "reasons"])
+        settings.topic = node["topic"]?.string ?? ""
+        settings.deadLetterTopic = node["dead_letter_topic"]?.string ?? ""
+        settings.includeFeatures = node["include_features"]?.bool ?? false
+        if let n = node["reasons"]?.int { settings.reasons = max(0, min(n, 20)) }
+        return settings
+    }
+}
+
+/// The `model:` section.
+public struct ModelSettings: Sendable, Equatable {
+    /// The model file (XGBoost JSON or LightGBM text).
+    public var path = ""
+    /// The version recorded in decisions (default: the file name).
+    public var version: String?
+
+    static func load(_ node: ConfigNode?, baseDirectory: String, problems: ConfigProblems) -> ModelSettings {
+        var settings = ModelSettings()
+        guard let node else { return settings }
+        node.rejectUnknownKeys(["path", "version"])
+        if let path = node["path"]?.string { settings.path = path.hasPrefix("/") ? path : "\(baseDirectory)/\(path)" }
+        settings.version = node["version"]?.string
+        return settings
+    }
+}
+
+/// The `http:` section.
+public struct HTTPSettings: Sendable, Equatable {
+    /// Address to listen on.
+    public var host = "127.0.0.1"
+    /// Port (0: no HTTP port).
+    public var port = 8080
+
+    static func load(_ node: ConfigNode?, problems: ConfigProblems) -> HTTPSettings {
+        var settings = HTTPSettings()
+        guard let node else { return settings }
+        node.rejectUnknownKeys(["host", "port", "admin_token", "max_body_bytes", "max_batch", "ready_max_lag"])
+        if let host = node["host"]?.string { settings.host = host }
+        if let port = node["port"]?.int { settings.port = port }
+        return settings
+    }
+}

@@ -1,0 +1,75 @@
+import OspreyFeatures
+
+/// Environment variables that override the configuration file.
+///
+/// | variable | setting |
+/// |---|---|
+/// | `OSPREY_KAFKA_BOOTSTRAP` | `kafka.bootstrap` |
+/// | `OSPREY_GROUP_ID` | `kafka.group_id` |
+/// | `OSPREY_GROUP_INSTANCE_ID` | `kafka.group_instance_id` |
+/// | `OSPREY_INPUT_TOPICS` | the event types' `topic`, comma-separated in config order |
+/// | `OSPREY_OUTPUT_TOPIC` | `output.topic` |
+/// | `OSPREY_DLQ_TOPIC` | `output.dead_letter_topic` |
+/// | `OSPREY_OUTPUT_INCLUDE_FEATURES` | `output.include_features` |
+/// | `OSPREY_HTTP_HOST`, `OSPREY_HTTP_PORT` | `http.host`, `http.port` |
+/// | `OSPREY_CHECKPOINT_DIR` | `checkpoints.directory` |
+/// | `OSPREY_CHECKPOINT_INTERVAL` | `checkpoints.interval` |
+/// | `OSPREY_STATE_MEMORY_BUDGET` | `state.memory_budget` (bytes) |
+/// | `OSPREY_MODEL`, `OSPREY_MODEL_VERSION` | `model.path`, `model.version` |
+/// | `OSPREY_KAFKA_PROPERTY_<NAME>` | librdkafka property `<name>` with `_` read as `.` (`OSPREY_KAFKA_PROPERTY_SECURITY_PROTOCOL=ssl`) |
+public enum EnvironmentOverrides {
+    static func apply(
+        _ env: [String: String], spec: inout FeatureSpec, state: inout StateSettings, kafka: inout KafkaSettings,
+        output: inout OutputSettings, model: inout ModelSettings, http: inout HTTPSettings, problems: ConfigProblems
+    ) {
+        func fail(_ name: String, _ message: String) { problems.add(ConfigError(path: "$\(name)", message: message)) }
+        if let v = env["OSPREY_KAFKA_BOOTSTRAP"] { kafka.bootstrap = v }
+        if let v = env["OSPREY_GROUP_ID"] { kafka.groupID = v }
+        if let v = env["OSPREY_GROUP_INSTANCE_ID"] { kafka.groupInstanceID = v.isEmpty ? nil : v }
+        if let v = env["OSPREY_INPUT_TOPICS"] {
+            let topics = v.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }
+            if topics.count != spec.eventTypes.count {
+                fail("OSPREY_INPUT_TOPICS", "gives \(topics.count) topics for \(spec.eventTypes.count) event types (\(spec.eventTypes.map(\.name).joined(separator: ", "))); list one per event type, in config order")
+            } else {
+                for i in topics.indices { spec.eventTypes[i].topic = topics[i] }
+            }
+        }
+        if let v = env["OSPREY_OUTPUT_TOPIC"] { output.topic = v }
+        if let v = env["OSPREY_DLQ_TOPIC"] { output.deadLetterTopic = v }
+        if let v = env["OSPREY_OUTPUT_INCLUDE_FEATURES"] {
+            switch v.lowercased() {
+            case "true", "1", "yes": output.includeFeatures = true
+            case "false", "0", "no": output.includeFeatures = false
+            default: fail("OSPREY_OUTPUT_INCLUDE_FEATURES", "'\(v)' is not true or false")
+            }
+        }
+        if let v = env["OSPREY_HTTP_HOST"] { http.host = v }
+        if let v = env["OSPREY_HTTP_PORT"] {
+            if let port = Int(v), (0...65535).contains(port) { http.port = port } else { fail("OSPREY_HTTP_PORT", "'\(v)' is not a port number (0-65535)") }
+        }
+        if let v = env["OSPREY_CHECKPOINT_DIR"] { state.checkpointDirectory = v }
+        if let v = env["OSPREY_CHECKPOINT_INTERVAL"] {
+            if let ms = Duration.milliseconds(v), ms >= 1000 { state.checkpointInterval = ms } else { fail("OSPREY_CHECKPOINT_INTERVAL", "'\(v)' is not a duration of at least 1s (e.g. 30s)") }
+        }
+        if let v = env["OSPREY_STATE_MEMORY_BUDGET"] {
+            if let bytes = Int(v), bytes > 0 { state.memoryBudget = bytes } else { fail("OSPREY_STATE_MEMORY_BUDGET", "'\(v)' is not a number of bytes") }
+        }
+        if let v = env["OSPREY_MODEL"] { model.path = v }
+        if let v = env["OSPREY_MODEL_VERSION"] { model.version = v }
+        for (name, value) in env.sorted(by: { $0.key < $1.key }) where name.hasPrefix("OSPREY_KAFKA_PROPERTY_") {
+            let property = name.dropFirst("OSPREY_KAFKA_PROPERTY_".count).lowercased().replacingUnderscores()
+            kafka.properties.append((property, value))
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.first == set { s.removeFirst() }
+        while s.last == set { s.removeLast() }
+        return String(s)
+    }
+
+    func replacingUnderscores() -> String { String(map { $0 == "_" ? "." : $0 }) }
+}

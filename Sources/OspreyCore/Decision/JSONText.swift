@@ -1,0 +1,58 @@
+/// Appends JSON text to a byte buffer without building intermediate strings.
+struct JSONText {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
+
+    mutating func raw(_ s: StaticString) {
+        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func string(_ s: String) {
+        bytes.append(0x22)
+        for b in s.utf8 {
+            switch b {
+            case 0x22: bytes.append(0x5C); bytes.append(0x22)
+            case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
+            case 0x0A: bytes.append(0x5C); bytes.append(0x6E)
+            case 0x0D: bytes.append(0x5C); bytes.append(0x72)
+            case 0x09: bytes.append(0x5C); bytes.append(0x74)
+            case 0..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                bytes += [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]]
+            default: bytes.append(b)
+            }
+        }
+        bytes.append(0x22)
+    }
+
+    /// A number in the shortest form that reads back to the same double; `null`
+    /// for NaN and infinities, which JSON cannot express.
+    mutating func number(_ d: Double) {
+        guard d.isFinite else { raw("null"); return }
+        if d == 0 && d.sign == .minus { raw("-0.0"); return }
+        if d == d.rounded(.towardZero) && abs(d) < 1e15 {
+            integer(Int64(d))
+        } else {
+            bytes.append(contentsOf: d.description.utf8)
+        }
+    }
+
+    mutating func integer(_ v: Int64) {
+        if v == 0 { bytes.append(0x30); return }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = v.magnitude
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while n > 0 {
+                buffer[19 - count] = UInt8(n % 10) + 0x30
+                n /= 10
+                count += 1
+            }
+            if v < 0 { bytes.append(0x2D) }
+            bytes.append(contentsOf: buffer[(20 - count)...])
+        }
+    }
+
+    mutating func bool(_ b: Bool) { if b { raw("true") } else { raw("false") } }
+}

@@ -1,0 +1,339 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import OspreyFeatures
+import OspreyKafka
+import OspreyModel
+import Synchronization
+
+/// The streaming daemon's core: consume events, compute features, score,
+/// decide, publish a decision for every event (or a dead letter), and keep
+/// per-partition state checkpointed with the offsets it covers.
+///
+/// Everything runs on the thread that calls ``run()``: librdkafka's callbacks
+/// (rebalances, delivery reports) are served inside its polls, so partition
+/// state has one owner and needs no lock. Only ``requestStop()`` is called
+/// from elsewhere.
+///
+/// Delivery guarantee (at least once): input offsets are committed only after
+/// the producer has flushed every decision and dead letter for the events
+/// before them, and after a checkpoint of the state they produced is on disk.
+/// A restart restores that checkpoint and resumes from its offset, so no event
+/// is lost and no window counts an event twice; events after the checkpoint
+/// are decided again.
+public final class StreamProcessor {
+    /// Running totals, for logs (and the metrics endpoint).
+    public struct Counters: Sendable {
+        public var consumed: UInt64 = 0
+        public var decided: UInt64 = 0
+        public var late: UInt64 = 0
+        public var deadLetters: [String: UInt64] = [:]
+        public var decisions: [String: UInt64] = [:]
+        public var checkpoints: UInt64 = 0
+        public var commits: UInt64 = 0
+    }
+
+    let config: DaemonConfig
+    let plan: FeaturePlan
+    let engine: FeatureEngine
+    let model: GradientBoostedModel
+    let explainer: ContributionExplainer
+    let modelVersion: String
+    let store: CheckpointStore?
+    let log: @Sendable (String) -> Void
+    let stopFlag: StopFlag
+    let typeByTopic: [String: Int]
+    let writers: [DecisionRecordWriter]
+    let keyFields: [Int]
+
+    var consumer: KafkaConsumer?
+    let producer: KafkaProducer
+    var partitions: [TopicPartition: PartitionRuntime] = [:]
+    /// Running totals.
+    public private(set) var counters = Counters()
+    var lastCheckpoint = Date()
+    var budget: MemoryBudget?
+
+    /// One assigned input partition.
+    final class PartitionRuntime {
+        let eventType: Int
+        var state: PartitionState
+        /// The next offset to process (the offset a checkpoint and commit record).
+        var nextOffset: Int64
+        /// The offset last committed.
+        var committedOffset: Int64
+
+        init(eventType: Int, state: PartitionState, nextOffset: Int64) {
+            self.eventType = eventType
+            self.state = state
+            self.nextOffset = nextOffset
+            committedOffset = nextOffset
+        }
+    }
+
+    /// Prepares the processor; Kafka connections open in ``run()``.
+    public init(config: DaemonConfig, model: GradientBoostedModel, modelVersion: String, stop: StopFlag, log: @escaping @Sendable (String) -> Void) throws {
+        stopFlag = stop
+        self.config = config
+        plan = FeaturePlan(spec: config.spec)
+        engine = FeatureEngine(plan: plan)
+        self.model = model
+        explainer = ContributionExplainer(model.ensemble)
+        self.modelVersion = modelVersion
+        self.log = log
+        store = config.state.checkpointDirectory.map { CheckpointStore(directory: $0, keep: config.state.checkpointKeep) }
+        typeByTopic = Dictionary(uniqueKeysWithValues: config.spec.eventTypes.enumerated().map { ($1.topic, $0) })
+        var writers: [DecisionRecordWriter] = []
+        var keyFields: [Int] = []
+        for type in config.spec.eventTypes {
+            let entity = type.features.lazy.compactMap { f -> String? in
+                if case .aggregate(let a) = f.kind { return a.entity }
+                return nil
+            }.first ?? type.idField
+            keyFields.append(type.fields.firstIndex { $0.name == entity }!)
+            writers.append(DecisionRecordWriter(
+                eventType: type.name, entityField: entity, featureNames: type.featureNames,
+                modelVersion: modelVersion, includeFeatures: config.output.includeFeatures))
+        }
+        self.writers = writers
+        self.keyFields = keyFields
+        budget = config.state.memoryBudget.map(MemoryBudget.init)
+        scratch.prepare(plan: plan, engine: engine)
+        scratch.contributions = [Double](repeating: 0, count: explainer.valueCount)
+        producer = try KafkaProducer(properties: [
+            ("bootstrap.servers", config.kafka.bootstrap),
+            ("linger.ms", "5"),
+            // Never give up on a decision: while the broker is away, retry; the
+            // checkpoint/commit cycle waits for the acknowledgements.
+            ("message.timeout.ms", "0"),
+        ] + config.kafka.properties + config.kafka.producerProperties)
+    }
+
+    /// Asks ``run()`` to stop: it finishes the event in hand, flushes, writes a
+    /// final checkpoint, commits and returns. Safe from any thread.
+    public func requestStop() { stopFlag.request() }
+
+    /// Consumes until ``requestStop()``; then shuts down gracefully.
+    public func run() throws {
+        var properties: [(String, String)] = [
+            ("bootstrap.servers", config.kafka.bootstrap),
+            ("group.id", config.kafka.groupID),
+        ]
+        if let instance = config.kafka.groupInstanceID { properties.append(("group.instance.id", instance)) }
+        properties += config.kafka.properties + config.kafka.consumerProperties
+        let consumer = try KafkaConsumer(properties: properties, handlers: .init(
+            assigned: { [unowned self] in self.assign($0) },
+            revoked: { [unowned self] in self.revoke($0) },
+            error: { [log] in log("kafka: \($0)") }))
+        self.consumer = consumer
+        try consumer.subscribe(config.spec.eventTypes.map(\.topic))
+        log("consuming \(config.spec.eventTypes.map(\.topic).joined(separator: ", ")) as group \(config.kafka.groupID); decisions to \(config.output.topic), dead letters to \(config.output.deadLetterTopic)")
+
+        var paused = false
+        while !stopFlag.isRequested {
+            var handled = 0
+            while handled < 1000, consumer.poll(timeoutMs: handled == 0 ? 50 : 0, { handle($0) }) { handled += 1 }
+            producer.poll(timeoutMs: 0)
+            // Back-pressure: stop fetching while the producer is far behind.
+            if !paused && producer.queueLength > config.kafka.maxInFlight {
+                consumer.pause(Array(partitions.keys))
+                paused = true
+                log("pausing consumption: \(producer.queueLength) messages waiting for the broker")
+            } else if paused && producer.queueLength < config.kafka.maxInFlight / 2 {
+                consumer.resume(Array(partitions.keys))
+                paused = false
+                log("resuming consumption")
+            }
+            if Date().timeIntervalSince(lastCheckpoint) * 1000 >= Double(config.state.checkpointInterval) {
+                checkpoint(Array(partitions.keys), reason: "interval")
+                lastCheckpoint = Date()
+            }
+        }
+        log("stopping: finishing in-flight events")
+        checkpoint(Array(partitions.keys), reason: "shutdown")
+        consumer.close()
+        _ = producer.flush(timeoutMs: 10_000)
+        self.consumer = nil
+        log("stopped: \(counters.consumed) events consumed, \(counters.decided) decided, \(counters.deadLetters.values.reduce(0, +)) dead letters")
+    }
+
+    // MARK: Partitions
+
+    func assign(_ list: [TopicPartition]) -> [TopicPartition: Int64] {
+        var offsets: [TopicPartition: Int64] = [:]
+        for tp in list {
+            guard let type = typeByTopic[tp.topic] else { continue }
+            var state = PartitionState(plan: plan)
+            var next: Int64 = -1
+            if let store {
+                let (restored, rejected) = store.restoreLatest(topic: tp.topic, partition: tp.partition, plan: plan)
+                for r in rejected { log("checkpoint skipped: \(r)") }
+                if let (metadata, restoredState, path) = restored {
+                    state = restoredState
+                    next = metadata.nextOffset
+                    offsets[tp] = metadata.nextOffset
+                    log("\(tp): restored \(restoredState.entityCount) entities from \(path); resuming at offset \(metadata.nextOffset)")
+                }
+            }
+            if offsets[tp] == nil { log("\(tp): no checkpoint; starting from the committed offset (or the earliest)") }
+            partitions[tp] = PartitionRuntime(eventType: type, state: state, nextOffset: next)
+        }
+        return offsets
+    }
+
+    func revoke(_ list: [TopicPartition]) {
+        checkpoint(list, reason: "revoked")
+        for tp in list { partitions[tp] = nil }
+        log("released \(list.map(\.description).joined(separator: ", "))")
+    }
+
+    /// Flushes the producer, checkpoints `list` and commits their offsets.
+    /// Skipped (and retried at the next interval) when the broker has not
+    /// acknowledged everything: committing then could lose decisions.
+    func checkpoint(_ list: [TopicPartition], reason: String) {
+        let owned = list.filter { partitions[$0] != nil && partitions[$0]!.nextOffset >= 0 }
+        guard !owned.isEmpty else { return }
+        let deadline = Date().addingTimeInterval(reason == "interval" ? 5 : 30)
+        while !producer.flush(timeoutMs: 500) {
+            if Date() > deadline {
+                log("checkpoint (\(reason)) postponed: \(producer.queueLength) messages not yet acknowledged by the broker")
+                return
+            }
+        }
+        if producer.failed > 0 {
+            log("checkpoint (\(reason)) refused: \(producer.failed) messages failed delivery (\(producer.lastDeliveryError ?? "?")); offsets stay uncommitted so they are replayed")
+            return
+        }
+        var offsets: [TopicPartition: Int64] = [:]
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for tp in owned {
+            let runtime = partitions[tp]!
+            if let store {
+                do throws(CheckpointError) {
+                    let metadata = CheckpointMetadata(topic: tp.topic, partition: tp.partition, nextOffset: runtime.nextOffset, createdAt: now, specFingerprint: plan.fingerprint, entityKinds: plan.entityKindNames)
+                    try store.write(runtime.state, metadata: metadata)
+                    counters.checkpoints += 1
+                } catch {
+                    log("checkpoint of \(tp) failed: \(error); its offset is not committed")
+                    continue
+                }
+            }
+            if runtime.nextOffset != runtime.committedOffset { offsets[tp] = runtime.nextOffset }
+        }
+        guard !offsets.isEmpty, let consumer else { return }
+        do throws(KafkaError) {
+            try consumer.commit(offsets)
+            for (tp, offset) in offsets { partitions[tp]?.committedOffset = offset }
+            counters.commits += 1
+        } catch {
+            log("commit failed: \(error); the checkpoint holds the offsets, a restart resumes from it")
+        }
+    }
+
+    // MARK: Events
+
+    var scratch = ScoringScratch()
+
+    func handle(_ message: ConsumedMessage) {
+        let tp = TopicPartition(topic: message.topic, partition: message.partition)
+        guard let runtime = partitions[tp] else { return }
+        let started = DispatchTime.now().uptimeNanoseconds
+        counters.consumed += 1
+        let type = runtime.eventType
+        let decoder = plan.decoder(forEventType: type)
+        do throws(EventError) {
+            try decoder.decode(message.value, into: &scratch.events[type])
+        } catch {
+            deadLetter(message, error)
+            runtime.nextOffset = message.offset + 1
+            return
+        }
+        engine.process(scratch.events[type], eventType: type, state: &runtime.state, into: &scratch.vectors[type])
+        let vector = scratch.vectors[type]
+        if vector.late { counters.late += 1 }
+        let score = score(vector)
+        let decision = config.policy.outcome(for: score)
+        let entity = scratch.events[type].strings[keyFields[type]] ?? scratch.events[type].id
+        let finished = DispatchTime.now().uptimeNanoseconds
+        writers[type].write(
+            into: &scratch.json, eventID: scratch.events[type].id, entity: entity, score: score, decision: decision,
+            reasons: scratch.reasons[...], vector: vector, processedAt: Int64(Date().timeIntervalSince1970 * 1000),
+            latencyMicros: Int64((finished - started) / 1000),
+            source: .init(topic: message.topic, partition: message.partition, offset: message.offset))
+        do throws(KafkaError) {
+            try producer.produce(topic: config.output.topic, key: Array(entity.utf8), value: scratch.json.bytes)
+        } catch {
+            log("cannot enqueue the decision for \(tp)@\(message.offset): \(error)")
+            requestStop()
+            return
+        }
+        counters.decided += 1
+        counters.decisions[decision, default: 0] += 1
+        runtime.nextOffset = message.offset + 1
+    }
+
+    func score(_ vector: FeatureVector) -> Double {
+        var score = 0.0
+        vector.values.withUnsafeBufferPointer { row in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, model.predictionCount)) { out in
+                model.predict(row, into: out)
+                score = out[0]
+            }
+            scratch.reasons.removeAll(keepingCapacity: true)
+            if config.output.reasons > 0 {
+                scratch.contributions.withUnsafeMutableBufferPointer { phi in
+                    try? explainer.contributions(row, method: .approximate, into: phi)
+                }
+                scratch.reasons = explainer.topReasons(scratch.contributions, count: config.output.reasons)
+            }
+        }
+        return score
+    }
+
+    func deadLetter(_ message: ConsumedMessage, _ error: EventError) {
+        counters.deadLetters[error.reason.code, default: 0] += 1
+        var headers: [(String, [UInt8])] = [
+            ("osprey.error.reason", Array(error.reason.code.utf8)),
+            ("osprey.error.message", Array(error.message.utf8)),
+            ("osprey.source.topic", Array(message.topic.utf8)),
+            ("osprey.source.partition", Array(String(message.partition).utf8)),
+            ("osprey.source.offset", Array(String(message.offset).utf8)),
+        ]
+        if let field = error.field { headers.append(("osprey.error.field", Array(field.utf8))) }
+        do throws(KafkaError) {
+            try producer.produce(topic: config.output.deadLetterTopic, key: message.key, value: message.value, headers: headers)
+        } catch {
+            log("cannot enqueue a dead letter for \(message.topic)-\(message.partition)@\(message.offset): \(error)")
+            requestStop()
+        }
+    }
+}
+
+/// A stop request shared with signal handlers and other threads.
+public final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    /// A flag not yet raised.
+    public init() {}
+
+    /// Raises the flag.
+    public func request() { flag.store(true, ordering: .relaxed) }
+
+    /// Whether the flag was raised.
+    public var isRequested: Bool { flag.load(ordering: .relaxed) }
+}
+
+/// Buffers reused for every event.
+struct ScoringScratch {
+    var events: [DecodedEvent] = []
+    var vectors: [FeatureVector] = []
+    var json = JSONText(capacity: 1024)
+    var contributions: [Double] = []
+    var reasons: [ReasonCode] = []
+
+    mutating func prepare(plan: FeaturePlan, engine: FeatureEngine) {
+        events = plan.spec.eventTypes.indices.map { plan.decoder(forEventType: $0).makeEvent() }
+        vectors = plan.spec.eventTypes.indices.map { engine.makeVector(eventType: $0) }
+    }
+}
