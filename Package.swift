@@ -61,7 +61,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OspreyKafkaTests",
-            dependencies: ["OspreyKafka"]
+            dependencies: ["OspreyKafka", "OspreyJSON"]
         ),
         .testTarget(
             name: "OspreyFeaturesTests",

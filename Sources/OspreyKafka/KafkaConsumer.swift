@@ -91,7 +91,7 @@ public final class KafkaConsumer {
             topic: topic, partition: m.partition, offset: m.offset,
             key: m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) },
             value: UnsafeRawBufferPointer(start: m.payload, count: m.payload == nil ? 0 : m.len),
-            timestamp: rd_kafka_message_timestamp(message, nil)))
+            timestamp: rd_kafka_message_timestamp(message, nil), raw: message))
         return true
     }
 
@@ -137,6 +137,25 @@ public struct ConsumedMessage {
     public let value: UnsafeRawBufferPointer
     /// The message timestamp (epoch ms), -1 if none.
     public let timestamp: Int64
+    let raw: UnsafeMutablePointer<rd_kafka_message_t>
+
+    /// The message headers (read on demand; the last value wins for a repeated name).
+    public var headers: [String: String] {
+        var list: OpaquePointer?
+        guard rd_kafka_message_headers(raw, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return [:] }
+        var result: [String: String] = [:]
+        var index = 0
+        var name: UnsafePointer<CChar>?
+        var value: UnsafeRawPointer?
+        var size = 0
+        while rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+            if let name {
+                result[String(cString: name)] = value.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: size), as: UTF8.self) } ?? ""
+            }
+            index += 1
+        }
+        return result
+    }
 }
 
 /// State the C callbacks reach through the client's opaque pointer.

@@ -1,0 +1,156 @@
+import Foundation
+import OspreyJSON
+import Testing
+
+/// `osprey run` end to end on a real broker: the payments example, with late
+/// and broken events, graceful stops and kill -9.
+@Suite("osprey run", .enabled(if: TestBroker.enabled, "no broker: run Deploy/scripts/test.sh"), .serialized)
+struct DaemonTests {
+    struct Setup {
+        var input: String
+        var decisions: String
+        var deadLetters: String
+        var directory: URL
+        var environment: [String: String]
+        var log: URL { directory.appendingPathComponent("osprey.log") }
+    }
+
+    func setup(_ name: String) throws -> Setup {
+        let input = try TestBroker.createTopic("\(name)-payments")
+        let decisions = try TestBroker.createTopic("\(name)-decisions")
+        let dlq = try TestBroker.createTopic("\(name)-dlq")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("osprey-daemon-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return Setup(input: input, decisions: decisions, deadLetters: dlq, directory: directory, environment: [
+            "OSPREY_KAFKA_BOOTSTRAP": try TestBroker.address(),
+            "OSPREY_GROUP_ID": "osprey-\(name)-\(UUID().uuidString.prefix(6))",
+            "OSPREY_INPUT_TOPICS": input,
+            "OSPREY_OUTPUT_TOPIC": decisions,
+            "OSPREY_DLQ_TOPIC": dlq,
+            "OSPREY_CHECKPOINT_DIR": directory.appendingPathComponent("checkpoints").path,
+            "OSPREY_CHECKPOINT_INTERVAL": "1s",
+        ])
+    }
+
+    /// Decisions by event id (every copy), read until every id in `ids` is covered.
+    func decisions(_ setup: Setup, covering ids: Set<String>, timeout: TimeInterval) throws -> [String: [JSONValue]] {
+        var byID: [String: [JSONValue]] = [:]
+        let records = try Daemon.read(setup.decisions, count: Int.max, timeout: timeout, until: { records in
+            Set(records.compactMap { Self.eventID($0.value) }).isSuperset(of: ids)
+        })
+        for record in records {
+            let value = try JSONReader.parse(record.value)
+            byID[value["event_id"]!.stringValue!, default: []].append(value)
+        }
+        return byID
+    }
+
+    static func eventID(_ bytes: [UInt8]) -> String? {
+        guard let start = bytes.firstRange(of: Array(#""event_id":""#.utf8)) else { return nil }
+        let rest = bytes[start.upperBound...]
+        guard let end = rest.firstIndex(of: 0x22) else { return nil }
+        return String(decoding: rest[..<end], as: UTF8.self)
+    }
+
+    /// The backfill of `lines`: feature vectors by event id.
+    func backfill(_ lines: [String], in directory: URL) throws -> (names: [String], rows: [String: [Double]]) {
+        let events = directory.appendingPathComponent("events.jsonl")
+        try (lines.joined(separator: "\n") + "\n").write(to: events, atomically: true, encoding: .utf8)
+        let output = directory.appendingPathComponent("features.csv")
+        #expect(try Daemon.run(["backfill", "--config", Daemon.paymentsConfig, "--events", events.path, "--output", output.path]) == 0)
+        let csv = try String(contentsOf: output, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        var rows: [String: [Double]] = [:]
+        for row in csv.dropFirst() { rows[row[0]] = row.dropFirst().map { $0.isEmpty ? .nan : Double($0)! } }
+        return (Array(csv[0].dropFirst()), rows)
+    }
+
+    func features(_ decision: JSONValue, names: [String]) -> [Double] {
+        names.map { name in decision["features"]?[name]?.numberValue ?? .nan }
+    }
+
+    func same(_ a: [Double], _ b: [Double]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) || ($0 == 0 && $1 == 0) }
+    }
+
+    func stop(_ process: Process, log: URL) throws {
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        #expect(!process.isRunning, "osprey did not stop within 30 s of SIGTERM")
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "exit status \(process.terminationStatus); log: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+    }
+
+    @Test("every event gets a decision or a dead letter with its reason; features equal backfill's; SIGTERM exits 0")
+    func decidesEveryEvent() throws {
+        let setup = try setup("all")
+        let (lines, bad) = PaymentStream.lines(count: 3000, seed: 11)
+        try Daemon.produce(lines, topic: setup.input)
+        let process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log)
+        let (names, expected) = try backfill(lines, in: setup.directory)
+        #expect(expected.count == 3000 - bad)
+        let decided = try decisions(setup, covering: Set(expected.keys), timeout: 90)
+        try stop(process, log: setup.log)
+
+        #expect(Set(decided.keys) == Set(expected.keys))
+        #expect(decided.values.allSatisfy { $0.count == 1 }, "no duplicates without a crash")
+        var mismatches: [String] = []
+        for (id, copies) in decided where !same(features(copies[0], names: names), expected[id] ?? []) { mismatches.append(id) }
+        #expect(mismatches.isEmpty, "features differ from backfill for \(mismatches.count) events, e.g. \(mismatches.prefix(3))")
+        let sample = try #require(decided.values.first?.first)
+        #expect(["approve", "review", "decline"].contains(sample["decision"]?.stringValue ?? ""))
+        #expect(sample["model_version"]?.stringValue == "demo-1")
+        #expect(decided.values.contains { $0[0]["late"] == .bool(true) }, "the stream has events beyond the lateness")
+
+        let deadLetters = try Daemon.read(setup.deadLetters, count: bad, timeout: 30)
+        #expect(deadLetters.count == bad)
+        let reasons = Set(deadLetters.compactMap { $0.headers["osprey.error.reason"] })
+        #expect(reasons == ["invalid_json", "wrong_type"])
+        #expect(deadLetters.allSatisfy { $0.headers["osprey.source.topic"] == setup.input && $0.headers["osprey.source.offset"] != nil })
+        let firstBad = try #require(lines.firstIndex { !$0.hasSuffix("}") })
+        #expect(deadLetters.contains { String(decoding: $0.value, as: UTF8.self) == lines[firstBad] && $0.headers["osprey.source.offset"] == "\(firstBad)" })
+
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: setup.directory.appendingPathComponent("checkpoints/\(setup.input)-0").path)
+        #expect(!checkpoints.isEmpty, "a final checkpoint is written at shutdown")
+    }
+
+    @Test("kill -9 twice mid-stream, restart: every event decided, each copy with the features backfill computes")
+    func survivesKill9() throws {
+        let setup = try setup("kill")
+        let (lines, bad) = PaymentStream.lines(count: 4500, seed: 23)
+        let (names, expected) = try backfill(lines, in: setup.directory)
+        #expect(expected.count == 4500 - bad)
+        let chunks = [Array(lines[0..<1500]), Array(lines[1500..<3000]), Array(lines[3000...])]
+        let ids = { (chunk: [String]) in Set(chunk.compactMap { Self.eventID(Array($0.utf8)) }.filter { expected[$0] != nil }) }
+
+        var process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log)
+        try Daemon.produce(chunks[0], topic: setup.input)
+        _ = try decisions(setup, covering: ids(chunks[0]), timeout: 60)
+        usleep(1_500_000)  // let a checkpoint cover the first chunk
+        try Daemon.produce(chunks[1], topic: setup.input)
+        usleep(300_000)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+
+        process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log)
+        try Daemon.produce(chunks[2], topic: setup.input)
+        usleep(4_000_000)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+
+        process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log)
+        let decided = try decisions(setup, covering: Set(expected.keys), timeout: 90)
+        try stop(process, log: setup.log)
+
+        let missing = Set(expected.keys).subtracting(decided.keys)
+        #expect(missing.isEmpty, "\(missing.count) events without a decision, e.g. \(missing.prefix(3))")
+        var mismatches: [String] = []
+        for (id, copies) in decided {
+            for copy in copies where !same(features(copy, names: names), expected[id] ?? []) { mismatches.append(id) }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) decisions whose features differ from backfill (double counting or gaps), e.g. \(mismatches.prefix(3))")
+        let log = (try? String(contentsOf: setup.log, encoding: .utf8)) ?? ""
+        #expect(log.contains("restored"), "a restart restores the checkpoint")
+    }
+}
