@@ -64,6 +64,10 @@ let package = Package(
             dependencies: ["OspreyKafka", "OspreyJSON"]
         ),
         .testTarget(
+            name: "OspreyCoreTests",
+            dependencies: ["OspreyCore", "OspreyFeatures", "OspreyModel"]
+        ),
+        .testTarget(
             name: "OspreyFeaturesTests",
             dependencies: ["OspreyFeatures"]
         ),

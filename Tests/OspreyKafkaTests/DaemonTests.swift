@@ -102,6 +102,15 @@ struct DaemonTests {
         #expect(["approve", "review", "decline"].contains(sample["decision"]?.stringValue ?? ""))
         #expect(sample["model_version"]?.stringValue == "demo-1")
         #expect(decided.values.contains { $0[0]["late"] == .bool(true) }, "the stream has events beyond the lateness")
+        // Records follow Topics/decisions.schema.json: every required key, no unknown key.
+        let schema = try JSONReader.parse(Array(Data(contentsOf: Daemon.root.appendingPathComponent("Topics/decisions.schema.json"))))
+        let required = Set(schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        guard case .object(let properties)? = schema["properties"], case .object(let record) = sample else {
+            Issue.record("schema or record is not an object")
+            return
+        }
+        #expect(required.isSubset(of: record.keys))
+        #expect(Set(record.keys).isSubset(of: properties.keys))
 
         let deadLetters = try Daemon.read(setup.deadLetters, count: bad, timeout: 30)
         #expect(deadLetters.count == bad)

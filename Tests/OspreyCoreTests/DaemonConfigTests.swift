@@ -1,0 +1,123 @@
+import Foundation
+import OspreyFeatures
+import OspreyModel
+import Testing
+@testable import OspreyCore
+
+@Suite("Daemon configuration")
+struct DaemonConfigTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func example(_ name: String) -> (path: String, yaml: String) {
+        let path = root.appendingPathComponent("Deploy/examples/\(name)/osprey.yaml").path
+        return (path, try! String(contentsOfFile: path, encoding: .utf8))
+    }
+
+    @Test("the examples load, and their models fit their feature specs")
+    func examples() throws {
+        for name in ["payments", "clicks"] {
+            let (path, yaml) = Self.example(name)
+            let config = try DaemonConfig.load(path: path, yaml: yaml, environment: [:])
+            #expect(config.output.topic == "\(name)-decisions")
+            #expect(config.output.deadLetterTopic == "\(name)-dlq")
+            let model = try GradientBoostedModel(contentsOfFile: config.model.path)
+            #expect(ModelCheck.problems(model: model, eventType: config.spec.eventTypes[0]).isEmpty)
+        }
+    }
+
+    @Test("every topic the examples use is defined in Topics/topics.conf, with an existing schema")
+    func topicsAreDefined() throws {
+        let conf = try String(contentsOf: Self.root.appendingPathComponent("Topics/topics.conf"), encoding: .utf8)
+        var defined: [String: String] = [:]
+        for line in conf.split(separator: "\n") where !line.hasPrefix("#") {
+            let cells = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            guard cells.count == 5 else { continue }
+            #expect(Int(cells[1]) != nil && Int(cells[2]) != nil && ["delete", "compact"].contains(cells[3]), "bad line: \(line)")
+            #expect(FileManager.default.fileExists(atPath: Self.root.appendingPathComponent("Topics/\(cells[4])").path), "missing \(cells[4])")
+            defined[cells[0]] = cells[4]
+        }
+        for name in ["payments", "clicks"] {
+            let (path, yaml) = Self.example(name)
+            let config = try DaemonConfig.load(path: path, yaml: yaml, environment: [:])
+            for type in config.spec.eventTypes {
+                #expect(defined[type.topic] == URL(fileURLWithPath: type.schemaPath ?? "").lastPathComponent)
+            }
+            #expect(defined[config.output.topic] == "decisions.schema.json")
+            #expect(defined[config.output.deadLetterTopic] != nil)
+        }
+    }
+
+    @Test("environment variables override the file, and bad values are named")
+    func environmentOverrides() throws {
+        let (path, yaml) = Self.example("payments")
+        let config = try DaemonConfig.load(path: path, yaml: yaml, environment: [
+            "OSPREY_KAFKA_BOOTSTRAP": "k1:9092,k2:9092", "OSPREY_GROUP_ID": "g", "OSPREY_INPUT_TOPICS": "pay-in",
+            "OSPREY_OUTPUT_TOPIC": "out", "OSPREY_DLQ_TOPIC": "dlq", "OSPREY_HTTP_PORT": "9000",
+            "OSPREY_CHECKPOINT_DIR": "/var/lib/osprey", "OSPREY_MODEL": "/models/m.json",
+            "OSPREY_KAFKA_PROPERTY_SECURITY_PROTOCOL": "ssl", "OSPREY_GROUP_INSTANCE_ID": "osprey-0",
+        ])
+        #expect(config.kafka.bootstrap == "k1:9092,k2:9092")
+        #expect(config.kafka.groupID == "g")
+        #expect(config.kafka.groupInstanceID == "osprey-0")
+        #expect(config.spec.eventTypes[0].topic == "pay-in")
+        #expect(config.output.topic == "out" && config.output.deadLetterTopic == "dlq")
+        #expect(config.http.port == 9000)
+        #expect(config.state.checkpointDirectory == "/var/lib/osprey")
+        #expect(config.model.path == "/models/m.json")
+        #expect(config.kafka.properties.contains { $0 == ("security.protocol", "ssl") })
+
+        do {
+            _ = try DaemonConfig.load(path: path, yaml: yaml, environment: ["OSPREY_HTTP_PORT": "http", "OSPREY_INPUT_TOPICS": "a,b"])
+            Issue.record("bad environment values were accepted")
+        } catch {
+            #expect(error.errors.map(\.path) == ["$OSPREY_INPUT_TOPICS", "$OSPREY_HTTP_PORT"])
+        }
+    }
+
+    @Test("a missing section is named with how to fix it")
+    func missingSettings() {
+        let (path, yaml) = Self.example("payments")
+        let stripped = yaml.components(separatedBy: "\nkafka:")[0]
+        do {
+            _ = try DaemonConfig.load(path: path, yaml: stripped, environment: [:])
+            Issue.record("accepted a config without kafka, output and model")
+        } catch {
+            let text = error.description
+            #expect(text.contains("config output.topic: missing; name the topic decisions go to (or set OSPREY_OUTPUT_TOPIC)"))
+            #expect(text.contains("config kafka.bootstrap: missing"))
+            #expect(text.contains("config model.path: missing"))
+        }
+    }
+
+    @Test("the decision policy: the highest threshold reached decides")
+    func policy() {
+        let policy = DecisionPolicy(thresholds: [("review", 0.5), ("decline", 0.9)], defaultOutcome: "approve")
+        #expect(policy.outcome(for: 0.95) == "decline")
+        #expect(policy.outcome(for: 0.9) == "decline")
+        #expect(policy.outcome(for: 0.7) == "review")
+        #expect(policy.outcome(for: 0.1) == "approve")
+        #expect(policy.outcome(for: .nan) == "approve")
+    }
+
+    @Test("a model whose features differ from the spec is refused with the differences")
+    func modelMismatch() throws {
+        let (path, yaml) = Self.example("payments")
+        let config = try DaemonConfig.load(path: path, yaml: yaml, environment: [:])
+        let clicks = try GradientBoostedModel(contentsOfFile: Self.root.appendingPathComponent("Deploy/examples/clicks/model.json").path)
+        let problems = ModelCheck.problems(model: clicks, eventType: config.spec.eventTypes[0])
+        #expect(problems.count == 1)
+        #expect(problems[0].contains("missing from the model: amount, mcc"))
+        #expect(problems[0].contains("not in the spec: price, action_code"))
+    }
+
+    @Test("JSON numbers read back to the same double; non-finite values are null")
+    func jsonNumbers() {
+        var json = JSONText()
+        for v in [0.1, -0.0, 1e-5, 123456789.0, 1e300, .nan, .infinity, 5e-324, 41.68] {
+            json.number(v)
+            json.raw(",")
+        }
+        json.string("a\"b\\c\n\u{01}")
+        #expect(String(decoding: json.bytes, as: UTF8.self) == #"0.1,-0.0,1e-05,123456789,1e+300,null,null,5e-324,41.68,"a\"b\\c\n\u0001""#)
+    }
+}
