@@ -15,8 +15,8 @@ struct DaemonTests {
         var log: URL { directory.appendingPathComponent("osprey.log") }
     }
 
-    func setup(_ name: String) throws -> Setup {
-        let input = try TestBroker.createTopic("\(name)-payments")
+    func setup(_ name: String, partitions: Int = 1) throws -> Setup {
+        let input = try TestBroker.createTopic("\(name)-payments", partitions: partitions)
         let decisions = try TestBroker.createTopic("\(name)-decisions")
         let dlq = try TestBroker.createTopic("\(name)-dlq")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("osprey-daemon-\(UUID().uuidString)")
@@ -161,5 +161,49 @@ struct DaemonTests {
         #expect(mismatches.isEmpty, "\(mismatches.count) decisions whose features differ from backfill (double counting or gaps), e.g. \(mismatches.prefix(3))")
         let log = (try? String(contentsOf: setup.log, encoding: .utf8)) ?? ""
         #expect(log.contains("restored"), "a restart restores the checkpoint")
+    }
+
+    @Test("two instances in one group share the partitions; state follows a partition to its new owner")
+    func twoInstances() throws {
+        let setup = try setup("pair", partitions: 4)
+        let (lines, _) = PaymentStream.lines(count: 6000, seed: 37)
+        let byID = Dictionary(lines.compactMap { line in Self.eventID(Array(line.utf8)).map { ($0, line) } }, uniquingKeysWith: { a, _ in a })
+        let (_, all) = try backfill(lines, in: setup.directory)
+        let good = { (range: Range<Int>) in Set(lines[range].compactMap { Self.eventID(Array($0.utf8)) }.filter { all[$0] != nil }) }
+
+        let first = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log)
+        try Daemon.produce(Array(lines[0..<2000]), topic: setup.input)
+        _ = try decisions(setup, covering: good(0..<2000), timeout: 60)
+        let second = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log)
+        usleep(5_000_000)  // the second member joins; partitions are shared
+        try Daemon.produce(Array(lines[2000..<4000]), topic: setup.input)
+        _ = try decisions(setup, covering: good(0..<4000), timeout: 60)
+        try stop(first, log: setup.log)  // its partitions move to the second, with their checkpoints
+        try Daemon.produce(Array(lines[4000...]), topic: setup.input)
+        let decided = try decisions(setup, covering: Set(all.keys), timeout: 90)
+        try stop(second, log: setup.log)
+
+        #expect(Set(all.keys).isSubset(of: decided.keys))
+        // Each partition is one stream: backfill its events in offset order and
+        // compare every copy of every decision with it.
+        var partitionLines: [Int: [(offset: Int64, id: String, line: String)]] = [:]
+        for (id, copies) in decided {
+            let source = copies[0]["source"]!
+            partitionLines[Int(source["partition"]!.numberValue!), default: []].append((Int64(source["offset"]!.numberValue!), id, byID[id]!))
+        }
+        #expect(partitionLines.count == 4)
+        var mismatches: [String] = []
+        for (partition, entries) in partitionLines {
+            let folder = setup.directory.appendingPathComponent("p\(partition)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let (names, expected) = try backfill(entries.sorted { $0.offset < $1.offset }.map(\.line), in: folder)
+            for id in entries.map(\.id) {
+                for copy in decided[id]! where !same(features(copy, names: names), expected[id] ?? []) { mismatches.append(id) }
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) decisions differ from their partition's backfill, e.g. \(mismatches.prefix(3))")
+        let log = (try? String(contentsOf: setup.log, encoding: .utf8)) ?? ""
+        #expect(log.contains("released"), "the first instance hands its partitions over")
+        #expect(log.contains("restored"), "the new owner of a partition restores its checkpoint")
     }
 }
