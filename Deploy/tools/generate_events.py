@@ -94,6 +94,7 @@ def main():
     ap.add_argument("--rate", type=float, default=0, help="events per second of event time (and of wall time with --kafka); 0: about 2 s of event time apart, as fast as possible")
     ap.add_argument("--start-ms", type=int, default=BASE_MS, help="first event time (default fixed; use 'now' semantics with --now)")
     ap.add_argument("--now", action="store_true", help="start event time at the current wall clock")
+    ap.add_argument("--wall-clock-times", action="store_true", help="with --kafka: stamp each event with the wall-clock time it is produced (for latency measurements)")
     ap.add_argument("--bad-rate", type=float, default=0.0, help="fraction of broken events")
     ap.add_argument("--out", help="write JSON lines here ('-' for stdout)")
     ap.add_argument("--labels", help="write event_id,label here")
@@ -118,6 +119,8 @@ def main():
     wall_start = time.time()
     n = 0
     for event, label in events:
+        if args.wall_clock_times:
+            event["event_time"] = int(time.time() * 1000)
         line = json.dumps(event, separators=(",", ":"))
         if args.bad_rate and rng.random() < args.bad_rate:
             line = broken(rng, line)

@@ -10,6 +10,17 @@ struct JSONText {
 
     mutating func string(_ s: String) {
         bytes.append(0x22)
+        var copy = s
+        let plain = copy.withUTF8 { utf8 -> Bool in
+            // Most values (ids, names) need no escaping: copy them whole.
+            guard !utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return false }
+            bytes.append(contentsOf: utf8)
+            return true
+        }
+        if plain {
+            bytes.append(0x22)
+            return
+        }
         for b in s.utf8 {
             switch b {
             case 0x22: bytes.append(0x5C); bytes.append(0x22)

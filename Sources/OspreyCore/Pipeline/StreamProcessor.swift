@@ -44,8 +44,8 @@ public final class StreamProcessor {
     let log: @Sendable (String) -> Void
     let stopFlag: StopFlag
     let typeByTopic: [String: Int]
-    let writers: [DecisionRecordWriter]
-    let keyFields: [Int]
+    let types: [EventTypeRuntime]
+    let outputTopic: String
 
     var consumer: KafkaConsumer?
     let producer: KafkaProducer
@@ -84,22 +84,22 @@ public final class StreamProcessor {
         self.log = log
         store = config.state.checkpointDirectory.map { CheckpointStore(directory: $0, keep: config.state.checkpointKeep) }
         typeByTopic = Dictionary(uniqueKeysWithValues: config.spec.eventTypes.enumerated().map { ($1.topic, $0) })
-        var writers: [DecisionRecordWriter] = []
-        var keyFields: [Int] = []
-        for type in config.spec.eventTypes {
+        var types: [EventTypeRuntime] = []
+        for (index, type) in config.spec.eventTypes.enumerated() {
             let entity = type.features.lazy.compactMap { f -> String? in
                 if case .aggregate(let a) = f.kind { return a.entity }
                 return nil
             }.first ?? type.idField
-            keyFields.append(type.fields.firstIndex { $0.name == entity }!)
-            writers.append(DecisionRecordWriter(
+            let writer = DecisionRecordWriter(
                 eventType: type.name, entityField: entity, featureNames: type.featureNames,
-                modelVersion: modelVersion, includeFeatures: config.output.includeFeatures))
+                modelVersion: modelVersion, includeFeatures: config.output.includeFeatures)
+            types.append(EventTypeRuntime(
+                decoder: plan.decoder(forEventType: index), writer: writer,
+                keyField: type.fields.firstIndex { $0.name == entity }!, vector: engine.makeVector(eventType: index)))
         }
-        self.writers = writers
-        self.keyFields = keyFields
+        self.types = types
+        outputTopic = config.output.topic
         budget = config.state.memoryBudget.map(MemoryBudget.init)
-        scratch.prepare(plan: plan, engine: engine)
         scratch.contributions = [Double](repeating: 0, count: explainer.valueCount)
         producer = try KafkaProducer(properties: [
             ("bootstrap.servers", config.kafka.bootstrap),
@@ -240,31 +240,38 @@ public final class StreamProcessor {
         guard let runtime = partitions[tp] else { return }
         let started = DispatchTime.now().uptimeNanoseconds
         counters.consumed += 1
-        let type = runtime.eventType
-        let decoder = plan.decoder(forEventType: type)
+        let type = types[runtime.eventType]
         do throws(EventError) {
-            try decoder.decode(message.value, into: &scratch.events[type])
+            try type.decoder.decode(message.value, into: &type.event)
         } catch {
             deadLetter(message, error)
             runtime.nextOffset = message.offset + 1
             return
         }
-        engine.process(scratch.events[type], eventType: type, state: &runtime.state, into: &scratch.vectors[type])
-        let vector = scratch.vectors[type]
-        if vector.late { counters.late += 1 }
-        let score = score(vector)
+        engine.process(type.event, eventType: runtime.eventType, state: &runtime.state, into: &type.vector)
+        if type.vector.late { counters.late += 1 }
+        let score = score(type.vector)
         let decision = config.policy.outcome(for: score)
-        let entity = scratch.events[type].strings[keyFields[type]] ?? scratch.events[type].id
+        let entity = type.event.strings[type.keyField] ?? type.event.id
         let finished = DispatchTime.now().uptimeNanoseconds
-        writers[type].write(
-            into: &scratch.json, eventID: scratch.events[type].id, entity: entity, score: score, decision: decision,
-            reasons: scratch.reasons[...], vector: vector, processedAt: Int64(Date().timeIntervalSince1970 * 1000),
+        type.writer.write(
+            into: &scratch.json, eventID: type.event.id, entity: entity, score: score, decision: decision,
+            reasons: scratch.reasons[...], vector: type.vector, processedAt: Int64(Date().timeIntervalSince1970 * 1000),
             latencyMicros: Int64((finished - started) / 1000),
             source: .init(topic: message.topic, partition: message.partition, offset: message.offset))
-        do throws(KafkaError) {
-            try producer.produce(topic: config.output.topic, key: Array(entity.utf8), value: scratch.json.bytes)
-        } catch {
-            log("cannot enqueue the decision for \(tp)@\(message.offset): \(error)")
+        var failure: KafkaError?
+        var key = entity
+        key.withUTF8 { keyBytes in
+            scratch.json.bytes.withUnsafeBytes { value in
+                do throws(KafkaError) {
+                    try producer.produce(topic: outputTopic, key: UnsafeRawBufferPointer(keyBytes), value: value)
+                } catch {
+                    failure = error
+                }
+            }
+        }
+        if let failure {
+            log("cannot enqueue the decision for \(tp)@\(message.offset): \(failure)")
             requestStop()
             return
         }
@@ -326,14 +333,27 @@ public final class StopFlag: Sendable {
 
 /// Buffers reused for every event.
 struct ScoringScratch {
-    var events: [DecodedEvent] = []
-    var vectors: [FeatureVector] = []
     var json = JSONText(capacity: 1024)
     var contributions: [Double] = []
     var reasons: [ReasonCode] = []
+}
 
-    mutating func prepare(plan: FeaturePlan, engine: FeatureEngine) {
-        events = plan.spec.eventTypes.indices.map { plan.decoder(forEventType: $0).makeEvent() }
-        vectors = plan.spec.eventTypes.indices.map { engine.makeVector(eventType: $0) }
+/// What the loop keeps per event type: its decoder and record writer, and the
+/// event and vector buffers reused for every event (a class, so the hot path
+/// borrows one reference instead of copying their arrays).
+final class EventTypeRuntime {
+    let decoder: EventDecoder
+    let writer: DecisionRecordWriter
+    /// The field decisions are keyed by.
+    let keyField: Int
+    var event: DecodedEvent
+    var vector: FeatureVector
+
+    init(decoder: EventDecoder, writer: DecisionRecordWriter, keyField: Int, vector: FeatureVector) {
+        self.decoder = decoder
+        self.writer = writer
+        self.keyField = keyField
+        event = decoder.makeEvent()
+        self.vector = vector
     }
 }

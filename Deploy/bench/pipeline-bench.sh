@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Osprey end to end on a local broker: throughput on a preloaded stream, the
+# broker's own consume ceiling in the same run, and latency at a steady rate.
+#
+#   Deploy/bench/pipeline-bench.sh [EVENTS] [RATE] [SECONDS]
+#
+# EVENTS (default 1,000,000) payments events over 100k cards are preloaded;
+# Osprey (release build, the payments example with its 100-tree model, feature
+# logging off) is pinned to one core when taskset exists, the broker to the
+# other. Then events are produced at RATE/s (default 10,000) for SECONDS
+# (default 20) and the time from producing an event to reading its decision is
+# measured. OSPREY_BENCH_SKIP_BUILD=1 reuses .build/release/osprey.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+events="${1:-1000000}"
+rate="${2:-10000}"
+seconds="${3:-20}"
+command -v swift >/dev/null 2>&1 || export PATH="$PATH:/opt/swift/usr/bin"
+source Deploy/scripts/kafka-env.sh
+osprey_install_kafka_deps
+[ "${OSPREY_BENCH_SKIP_BUILD:-0}" = 1 ] || swift build -c release --product osprey >/dev/null
+py=.venv-kafka/bin/python
+pin_osprey=""
+pin_broker=""
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+    pin_osprey="taskset -c 1"
+    pin_broker=yes
+fi
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    broker_stop
+    rm -rf "$work"
+}
+trap cleanup EXIT
+broker_start
+[ -n "$pin_broker" ] && taskset -p -c 0 "$OSPREY_BROKER_PID" >/dev/null
+for t in payments payments-decisions lat-payments lat-decisions; do create_topic "$t" 6; done
+create_topic payments-dlq 1
+
+echo "== preloading $events events"
+$py Deploy/tools/generate_events.py payments --count "$events" --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic payments
+$py Deploy/bench/pipeline_measure.py ceiling "$OSPREY_KAFKA_BOOTSTRAP" payments "$events"
+
+echo "== osprey on the preloaded stream"
+export OSPREY_CHECKPOINT_DIR="$work/checkpoints" OSPREY_OUTPUT_INCLUDE_FEATURES=false
+OSPREY_GROUP_ID=bench-throughput $pin_osprey .build/release/osprey run --config Deploy/examples/payments/osprey.yaml 2>"$work/osprey-throughput.log" &
+pids+=($!)
+$py Deploy/bench/pipeline_measure.py throughput "$OSPREY_KAFKA_BOOTSTRAP" payments-decisions "$events"
+kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true
+grep -h "stopped:" "$work/osprey-throughput.log" || true
+
+echo "== latency at $rate events/s for $seconds s"
+OSPREY_GROUP_ID=bench-latency OSPREY_INPUT_TOPICS=lat-payments OSPREY_OUTPUT_TOPIC=lat-decisions \
+    $pin_osprey .build/release/osprey run --config Deploy/examples/payments/osprey.yaml 2>"$work/osprey-latency.log" &
+pids+=($!)
+sleep 5
+$py Deploy/bench/pipeline_measure.py latency "$OSPREY_KAFKA_BOOTSTRAP" lat-decisions "$((seconds + 3))" &
+measure=$!
+$py Deploy/tools/generate_events.py payments --count $((rate * seconds)) --rate "$rate" --now --wall-clock-times \
+    --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic lat-payments
+wait "$measure"
