@@ -109,6 +109,15 @@ public final class KafkaConsumer {
         }
     }
 
+    /// The partition's low and high watermarks (first offset held, next offset to be written).
+    public func watermarks(_ tp: TopicPartition, timeoutMs: Int32 = 5_000) throws(KafkaError) -> (low: Int64, high: Int64) {
+        var low: Int64 = -1
+        var high: Int64 = -1
+        let err = rd_kafka_query_watermark_offsets(handle, tp.topic, tp.partition, &low, &high, timeoutMs)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, "reading the watermarks of \(tp)") }
+        return (low, high)
+    }
+
     /// Stops fetching `partitions` (back-pressure) until ``resume(_:)``.
     public func pause(_ partitions: [TopicPartition]) { withList(partitions) { rd_kafka_pause_partitions(handle, $0) } }
 

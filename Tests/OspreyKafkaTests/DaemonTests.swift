@@ -206,4 +206,29 @@ struct DaemonTests {
         #expect(log.contains("released"), "the first instance hands its partitions over")
         #expect(log.contains("restored"), "the new owner of a partition restores its checkpoint")
     }
+
+    @Test("a checkpoint past the partition's end (a recreated topic) is ignored, not trusted")
+    func staleCheckpointIsIgnored() throws {
+        let setup = try setup("stale")
+        let (lines, _) = PaymentStream.lines(count: 500, seed: 5)
+        // A first run leaves a checkpoint covering 500 events...
+        try Daemon.produce(lines, topic: setup.input)
+        var process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log)
+        let (_, expected) = try backfill(lines, in: setup.directory)
+        _ = try decisions(setup, covering: Set(expected.keys), timeout: 60)
+        try stop(process, log: setup.log)
+        // ...then the topic is deleted and recreated: same name, fewer events.
+        try TestBroker.deleteTopic(setup.input)
+        try TestBroker.createTopic(named: setup.input, partitions: 1)
+        var environment = setup.environment
+        environment["OSPREY_GROUP_ID"] = "osprey-stale-\(UUID().uuidString.prefix(6))"
+        try Daemon.produce(Array(lines.prefix(100)), topic: setup.input)
+        process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: environment, log: setup.log)
+        let (_, fresh) = try backfill(Array(lines.prefix(100)), in: setup.directory)
+        let again = try decisions(setup, covering: Set(fresh.keys), timeout: 60)
+        try stop(process, log: setup.log)
+        #expect(Set(fresh.keys).isSubset(of: again.keys))
+        let log = (try? String(contentsOf: setup.log, encoding: .utf8)) ?? ""
+        #expect(log.contains("ignoring"), "the stale checkpoint is reported")
+    }
 }

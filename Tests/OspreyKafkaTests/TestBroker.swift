@@ -22,15 +22,29 @@ enum TestBroker {
     /// Creates a topic with a unique name and returns it.
     static func createTopic(_ prefix: String, partitions: Int = 1) throws -> String {
         let name = "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+        try createTopic(named: name, partitions: partitions)
+        return name
+    }
+
+    /// Creates the topic `name`.
+    static func createTopic(named name: String, partitions: Int) throws {
+        try tansuTopic(["create", name, "--partitions", "\(partitions)"])
+    }
+
+    /// Deletes the topic `name`.
+    static func deleteTopic(_ name: String) throws {
+        try tansuTopic(["delete", name])
+    }
+
+    static func tansuTopic(_ arguments: [String]) throws {
         let tansu = try #require(tansu, "OSPREY_TANSU is not set; run Deploy/scripts/test.sh")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tansu)
-        process.arguments = ["topic", "create", name, "--partitions", "\(partitions)", "--broker", "tcp://\(try address())"]
+        process.arguments = ["topic"] + arguments + ["--broker", "tcp://\(try address())"]
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "tansu topic create \(name) failed")
-        return name
+        try #require(process.terminationStatus == 0, "tansu topic \(arguments.joined(separator: " ")) failed")
     }
 
     /// Consumer settings that make group joins fast on Tansu.

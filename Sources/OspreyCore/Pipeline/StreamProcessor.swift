@@ -41,6 +41,7 @@ public final class StreamProcessor {
     let explainer: ContributionExplainer
     let modelVersion: String
     let store: CheckpointStore?
+    let writer: CheckpointWriter?
     let log: @Sendable (String) -> Void
     let stopFlag: StopFlag
     let typeByTopic: [String: Int]
@@ -63,12 +64,15 @@ public final class StreamProcessor {
         var nextOffset: Int64
         /// The offset last committed.
         var committedOffset: Int64
+        /// The offset the newest checkpoint on disk covers.
+        var checkpointedOffset: Int64
 
         init(eventType: Int, state: PartitionState, nextOffset: Int64) {
             self.eventType = eventType
             self.state = state
             self.nextOffset = nextOffset
             committedOffset = nextOffset
+            checkpointedOffset = nextOffset
         }
     }
 
@@ -83,6 +87,7 @@ public final class StreamProcessor {
         self.modelVersion = modelVersion
         self.log = log
         store = config.state.checkpointDirectory.map { CheckpointStore(directory: $0, keep: config.state.checkpointKeep) }
+        writer = store.map(CheckpointWriter.init)
         typeByTopic = Dictionary(uniqueKeysWithValues: config.spec.eventTypes.enumerated().map { ($1.topic, $0) })
         var types: [EventTypeRuntime] = []
         for (index, type) in config.spec.eventTypes.enumerated() {
@@ -146,13 +151,15 @@ public final class StreamProcessor {
                 log("resuming consumption")
             }
             if Date().timeIntervalSince(lastCheckpoint) * 1000 >= Double(config.state.checkpointInterval) {
-                checkpoint(Array(partitions.keys), reason: "interval")
+                checkpointInBackground()
                 lastCheckpoint = Date()
             }
+            commitWrittenCheckpoints()
         }
         log("stopping: finishing in-flight events")
         checkpoint(Array(partitions.keys), reason: "shutdown")
         consumer.close()
+        writer?.stop()
         _ = producer.flush(timeoutMs: 10_000)
         self.consumer = nil
         log("stopped: \(counters.consumed) events consumed, \(counters.decided) decided, \(counters.deadLetters.values.reduce(0, +)) dead letters")
@@ -170,10 +177,18 @@ public final class StreamProcessor {
                 let (restored, rejected) = store.restoreLatest(topic: tp.topic, partition: tp.partition, plan: plan)
                 for r in rejected { log("checkpoint skipped: \(r)") }
                 if let (metadata, restoredState, path) = restored {
-                    state = restoredState
-                    next = metadata.nextOffset
-                    offsets[tp] = metadata.nextOffset
-                    log("\(tp): restored \(restoredState.entityCount) entities from \(path); resuming at offset \(metadata.nextOffset)")
+                    // A checkpoint past the partition's end belongs to an earlier
+                    // incarnation of the topic (deleted and recreated): its state
+                    // describes other events, so it is not used.
+                    let high = (try? consumer?.watermarks(tp).high) ?? Int64.max
+                    if metadata.nextOffset > high {
+                        log("\(tp): ignoring \(path): it resumes at offset \(metadata.nextOffset) but the partition ends at \(high) (topic recreated or truncated?); starting without state")
+                    } else {
+                        state = restoredState
+                        next = metadata.nextOffset
+                        offsets[tp] = metadata.nextOffset
+                        log("\(tp): restored \(restoredState.entityCount) entities from \(path); resuming at offset \(metadata.nextOffset)")
+                    }
                 }
             }
             if offsets[tp] == nil { log("\(tp): no checkpoint; starting from the committed offset (or the earliest)") }
@@ -194,6 +209,9 @@ public final class StreamProcessor {
     func checkpoint(_ list: [TopicPartition], reason: String) {
         let owned = list.filter { partitions[$0] != nil && partitions[$0]!.nextOffset >= 0 }
         guard !owned.isEmpty else { return }
+        // Background writes first, so none lands after (and ages) this one.
+        writer?.waitUntilIdle()
+        commitWrittenCheckpoints()
         let deadline = Date().addingTimeInterval(reason == "interval" ? 5 : 30)
         while !producer.flush(timeoutMs: 500) {
             if Date() > deadline {
@@ -209,10 +227,11 @@ public final class StreamProcessor {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         for tp in owned {
             let runtime = partitions[tp]!
-            if let store {
+            if let store, runtime.nextOffset != runtime.checkpointedOffset {
                 do throws(CheckpointError) {
                     let metadata = CheckpointMetadata(topic: tp.topic, partition: tp.partition, nextOffset: runtime.nextOffset, createdAt: now, specFingerprint: plan.fingerprint, entityKinds: plan.entityKindNames)
                     try store.write(runtime.state, metadata: metadata)
+                    runtime.checkpointedOffset = runtime.nextOffset
                     counters.checkpoints += 1
                 } catch {
                     log("checkpoint of \(tp) failed: \(error); its offset is not committed")
@@ -222,6 +241,61 @@ public final class StreamProcessor {
             if runtime.nextOffset != runtime.committedOffset { offsets[tp] = runtime.nextOffset }
         }
         guard !offsets.isEmpty, let consumer else { return }
+        do throws(KafkaError) {
+            try consumer.commit(offsets)
+            for (tp, offset) in offsets { partitions[tp]?.committedOffset = offset }
+            counters.commits += 1
+        } catch {
+            log("commit failed: \(error); the checkpoint holds the offsets, a restart resumes from it")
+        }
+    }
+
+    /// The periodic checkpoint: flushes the producer (so every decision before
+    /// the offsets is acknowledged), captures each partition's state (a
+    /// copy-on-write snapshot, microseconds) and hands it to the writer thread;
+    /// the offsets are committed once the file is on disk.
+    func checkpointInBackground() {
+        guard let writer else {
+            checkpoint(Array(partitions.keys), reason: "interval")
+            return
+        }
+        let busy = writer.pending()
+        let due = partitions.filter { $0.value.nextOffset >= 0 && $0.value.nextOffset != $0.value.checkpointedOffset && !busy.contains($0.key.description) }
+        guard !due.isEmpty else { return }
+        let deadline = Date().addingTimeInterval(5)
+        while !producer.flush(timeoutMs: 100) {
+            if Date() > deadline {
+                log("checkpoint postponed: \(producer.queueLength) messages not yet acknowledged by the broker")
+                return
+            }
+            if stopFlag.isRequested { return }
+        }
+        if producer.failed > 0 {
+            log("checkpoint refused: \(producer.failed) messages failed delivery (\(producer.lastDeliveryError ?? "?")); offsets stay uncommitted so they are replayed")
+            return
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for (tp, runtime) in due {
+            let metadata = CheckpointMetadata(topic: tp.topic, partition: tp.partition, nextOffset: runtime.nextOffset, createdAt: now, specFingerprint: plan.fingerprint, entityKinds: plan.entityKindNames)
+            writer.submit(.init(partition: tp.description, state: runtime.state, metadata: metadata))
+        }
+    }
+
+    /// Commits the offsets of checkpoints the writer has finished, for partitions still owned.
+    func commitWrittenCheckpoints() {
+        guard let writer, let consumer else { return }
+        var offsets: [TopicPartition: Int64] = [:]
+        for done in writer.drain() {
+            guard let (tp, runtime) = partitions.first(where: { $0.key.description == done.partition }) else { continue }
+            if let error = done.error {
+                log("checkpoint of \(tp) failed: \(error); its offset is not committed")
+                continue
+            }
+            counters.checkpoints += 1
+            runtime.checkpointedOffset = max(runtime.checkpointedOffset, done.nextOffset)
+            if done.nextOffset > runtime.committedOffset { offsets[tp] = done.nextOffset }
+        }
+        guard !offsets.isEmpty else { return }
         do throws(KafkaError) {
             try consumer.commit(offsets)
             for (tp, offset) in offsets { partitions[tp]?.committedOffset = offset }
