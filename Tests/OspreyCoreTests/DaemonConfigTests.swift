@@ -120,4 +120,22 @@ struct DaemonConfigTests {
         json.string("a\"b\\c\n\u{01}")
         #expect(String(decoding: json.bytes, as: UTF8.self) == #"0.1,-0.0,1e-05,123456789,1e+300,null,null,5e-324,41.68,"a\"b\\c\n\u0001""#)
     }
+
+    @Test("several instances are refused when features follow an entity other than the message key")
+    func instancesAndPartitionLocalFeatures() throws {
+        let (path, yaml) = Self.example("payments")
+        let one = try DaemonConfig.load(path: path, yaml: yaml, environment: [:])
+        #expect(one.spec.eventTypes[0].messageKeyField == "card_id")
+        #expect(one.spec.eventTypes[0].partitionLocalFeatures == ["merchant_txn_count_1h", "merchant_amount_mean_7d"])
+        do {
+            _ = try DaemonConfig.load(path: path, yaml: yaml, environment: ["OSPREY_INSTANCES": "2"])
+            Issue.record("two instances accepted with merchant features on a card-keyed topic")
+        } catch {
+            #expect(error.errors.map(\.path) == ["deployment.instances"])
+            #expect(error.description.contains("merchant_txn_count_1h, merchant_amount_mean_7d"))
+        }
+        let cardOnly = yaml.replacingOccurrences(of: "entity: merchant_id", with: "entity: card_id")
+        let scaled = try DaemonConfig.load(path: path, yaml: cardOnly + "\ndeployment:\n  instances: 4\n", environment: [:])
+        #expect(scaled.instances == 4)
+    }
 }

@@ -20,6 +20,8 @@ public struct DaemonConfig: Sendable {
     public var policy: DecisionPolicy
     /// The HTTP port settings (served by the HTTP issue's routes).
     public var http: HTTPSettings
+    /// How many instances share the consumer group (`deployment.instances`).
+    public var instances = 1
 
     /// Loads the configuration at `path` (relative paths inside it are relative
     /// to its folder) and applies `environment` overrides.
@@ -31,7 +33,7 @@ public struct DaemonConfig: Sendable {
             try problems.throwIfAny()
             throw ConfigErrors([ConfigError(path: "", message: "empty configuration")])
         }
-        root.rejectUnknownKeys(["events", "state", "checkpoints", "kafka", "output", "model", "decision", "http"])
+        root.rejectUnknownKeys(["events", "state", "checkpoints", "kafka", "output", "model", "decision", "http", "deployment"])
         let spec = FeatureSpecLoader.load(root: root, baseDirectory: baseDirectory)
         var state = StateSettings.load(root: root, baseDirectory: baseDirectory)
         var kafka = KafkaSettings.load(root["kafka"], problems: problems)
@@ -39,6 +41,16 @@ public struct DaemonConfig: Sendable {
         var model = ModelSettings.load(root["model"], baseDirectory: baseDirectory, problems: problems)
         let policy = DecisionPolicy.load(root["decision"], problems: problems)
         var http = HTTPSettings.load(root["http"], problems: problems)
+        var instances = 1
+        if let deployment = root["deployment"] {
+            deployment.rejectUnknownKeys(["instances"])
+            if let n = deployment["instances"]?.int {
+                if n < 1 { deployment["instances"]?.fail("must be at least 1") } else { instances = n }
+            }
+        }
+        if let v = environment["OSPREY_INSTANCES"] {
+            if let n = Int(v), n >= 1 { instances = n } else { problems.add(ConfigError(path: "$OSPREY_INSTANCES", message: "'\(v)' is not a whole number of at least 1")) }
+        }
         guard var spec else {
             try problems.throwIfAny()
             throw ConfigErrors([ConfigError(path: "events", message: "missing")])
@@ -49,8 +61,19 @@ public struct DaemonConfig: Sendable {
         if model.path.isEmpty { problems.add(ConfigError(path: "model.path", message: "missing; give the model file (or set OSPREY_MODEL)")) }
         if kafka.bootstrap.isEmpty { problems.add(ConfigError(path: "kafka.bootstrap", message: "missing; give host:port of the brokers (or set OSPREY_KAFKA_BOOTSTRAP)")) }
         if kafka.groupID.isEmpty { problems.add(ConfigError(path: "kafka.group_id", message: "missing; name the consumer group (or set OSPREY_GROUP_ID)")) }
+        if instances > 1 {
+            for type in spec.eventTypes where !type.partitionLocalFeatures.isEmpty {
+                let message = "\(instances) instances would each see only part of the events behind \(type.partitionLocalFeatures.joined(separator: ", ")): "
+                    + "topic \(type.topic) is keyed by \(type.messageKeyField), so the events of one entity of another field are spread over partitions "
+                    + "owned by different instances, and these features would differ from backfill's. Run one instance, key these features by "
+                    + "\(type.messageKeyField), or publish the events again keyed by that entity (a topic and event type of its own)"
+                problems.add(ConfigError(path: "deployment.instances", message: message))
+            }
+        }
         try problems.throwIfAny()
-        return DaemonConfig(spec: spec, state: state, kafka: kafka, output: output, model: model, policy: policy, http: http)
+        var config = DaemonConfig(spec: spec, state: state, kafka: kafka, output: output, model: model, policy: policy, http: http)
+        config.instances = instances
+        return config
     }
 }
 

@@ -91,10 +91,7 @@ public final class StreamProcessor {
         typeByTopic = Dictionary(uniqueKeysWithValues: config.spec.eventTypes.enumerated().map { ($1.topic, $0) })
         var types: [EventTypeRuntime] = []
         for (index, type) in config.spec.eventTypes.enumerated() {
-            let entity = type.features.lazy.compactMap { f -> String? in
-                if case .aggregate(let a) = f.kind { return a.entity }
-                return nil
-            }.first ?? type.idField
+            let entity = type.messageKeyField
             let writer = DecisionRecordWriter(
                 eventType: type.name, entityField: entity, featureNames: type.featureNames,
                 modelVersion: modelVersion, includeFeatures: config.output.includeFeatures)
@@ -134,6 +131,9 @@ public final class StreamProcessor {
         self.consumer = consumer
         try consumer.subscribe(config.spec.eventTypes.map(\.topic))
         log("consuming \(config.spec.eventTypes.map(\.topic).joined(separator: ", ")) as group \(config.kafka.groupID); decisions to \(config.output.topic), dead letters to \(config.output.deadLetterTopic)")
+        for type in config.spec.eventTypes where !type.partitionLocalFeatures.isEmpty {
+            log("note: \(type.partitionLocalFeatures.joined(separator: ", ")) follow entities other than the message key (\(type.messageKeyField)); each partition computes them from its own events")
+        }
 
         var paused = false
         while !stopFlag.isRequested {

@@ -51,6 +51,9 @@ public struct EventTypeSpec: Sendable, Equatable {
     public var idField: String
     /// The field holding the event time: epoch milliseconds or an RFC 3339 string.
     public var timeField: String
+    /// The field producers use as the Kafka message key (the partitioning key);
+    /// `nil`: the entity field of the first aggregate feature.
+    public var keyField: String?
     /// How far behind the stream time an event may be and still update state (ms).
     public var allowedLateness: Int64
     /// How long an idle entity keeps its state (ms); `nil` derives it from the windows.
@@ -73,6 +76,7 @@ public struct EventTypeSpec: Sendable, Equatable {
         self.schemaPath = schemaPath
         self.idField = idField
         self.timeField = timeField
+        keyField = nil
         self.allowedLateness = allowedLateness
         self.entityTTL = entityTTL
         self.maxEventBytes = maxEventBytes
@@ -82,6 +86,28 @@ public struct EventTypeSpec: Sendable, Equatable {
 
     /// The feature names in vector order.
     public var featureNames: [String] { features.map(\.name) }
+
+    /// The entity fields of the aggregate features, in first-use order.
+    public var entityFields: [String] {
+        var seen: [String] = []
+        for feature in features {
+            if case .aggregate(let a) = feature.kind, !seen.contains(a.entity) { seen.append(a.entity) }
+        }
+        return seen
+    }
+
+    /// The message key field: ``keyField`` or the first entity field (else the id field).
+    public var messageKeyField: String { keyField ?? entityFields.first ?? idField }
+
+    /// Aggregate features on an entity other than the message key: each input
+    /// partition sees only its share of such an entity's events.
+    public var partitionLocalFeatures: [String] {
+        let key = messageKeyField
+        return features.compactMap { feature in
+            if case .aggregate(let a) = feature.kind, a.entity != key { return feature.name }
+            return nil
+        }
+    }
 
     /// The field named `name`.
     public func field(named name: String) -> FieldSpec? { fields.first { $0.name == name } }

@@ -51,7 +51,7 @@ public enum FeatureSpecLoader {
         return FeatureSpec(eventTypes: types)
     }
 
-    static let eventKeys = ["name", "topic", "schema", "id_field", "time_field", "allowed_lateness", "entity_ttl", "max_event_bytes", "fields", "features"]
+    static let eventKeys = ["name", "topic", "schema", "id_field", "time_field", "key_field", "allowed_lateness", "entity_ttl", "max_event_bytes", "fields", "features"]
 
     static func loadEventType(_ node: ConfigNode, baseDirectory: String) -> EventTypeSpec? {
         node.rejectUnknownKeys(eventKeys)
@@ -60,6 +60,7 @@ public enum FeatureSpecLoader {
         let schema = node["schema"]?.string.map { resolve($0, against: baseDirectory) }
         let idField = node["id_field"]?.string ?? "event_id"
         let timeField = node["time_field"]?.string ?? "event_time"
+        let keyField = node["key_field"]?.string
         let lateness = node["allowed_lateness"]?.duration ?? 0
         let ttl = node["entity_ttl"]?.duration
         if let ttl, ttl <= 0 { node["entity_ttl"]?.fail("must be positive") }
@@ -97,11 +98,20 @@ public enum FeatureSpecLoader {
                 }
             }
         }
+        if let keyField, let keyNode = node["key_field"], !fields.isEmpty {
+            if let f = fieldsByName[keyField] {
+                if f.type != .string && f.type != .integer { keyNode.fail("the key field '\(keyField)' must be string or integer") }
+            } else {
+                keyNode.fail("'\(keyField)' is not a declared field")
+            }
+        }
         if let schema { checkSchema(schema, fields: fields, node: node["schema"]!) }
         guard let name, let topic else { return nil }
-        return EventTypeSpec(
+        var spec = EventTypeSpec(
             name: name, topic: topic, schemaPath: schema, idField: idField, timeField: timeField,
             allowedLateness: lateness, entityTTL: ttl, maxEventBytes: maxBytes, fields: fields, features: features)
+        spec.keyField = keyField
+        return spec
     }
 
     static func loadFields(_ node: ConfigNode) -> [FieldSpec]? {
