@@ -118,6 +118,21 @@ public final class KafkaConsumer {
         return (low, high)
     }
 
+    /// The group's committed offsets for `partitions` (absent: none committed).
+    public func committed(_ partitions: [TopicPartition], timeoutMs: Int32 = 10_000) throws(KafkaError) -> [TopicPartition: Int64] {
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for tp in partitions { rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition) }
+        let err = rd_kafka_committed(handle, list, timeoutMs)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, "reading committed offsets") }
+        var result: [TopicPartition: Int64] = [:]
+        for i in 0..<Int(list.pointee.cnt) {
+            let e = list.pointee.elems[i]
+            if e.offset >= 0 { result[TopicPartition(topic: String(cString: e.topic), partition: e.partition)] = e.offset }
+        }
+        return result
+    }
+
     /// Stops fetching `partitions` (back-pressure) until ``resume(_:)``.
     public func pause(_ partitions: [TopicPartition]) { withList(partitions) { rd_kafka_pause_partitions(handle, $0) } }
 

@@ -104,3 +104,44 @@ final class DeliveryReports {
     var failed: UInt64 = 0
     var lastError: String?
 }
+
+// MARK: Transactions
+
+extension KafkaProducer {
+    /// Registers the producer's `transactional.id` with the broker (fencing older
+    /// producers with the same id) and starts the first transaction.
+    public func startTransactions(timeoutMs: Int32 = 30_000) throws(KafkaError) {
+        try check(rd_kafka_init_transactions(handle, timeoutMs), "initialising transactions")
+        try check(rd_kafka_begin_transaction(handle), "beginning a transaction")
+    }
+
+    /// Adds the consumer's `offsets` (next offsets to read) to the open
+    /// transaction, commits it, and begins the next one: the messages produced
+    /// since the last commit and the input progress become visible together.
+    public func commitTransaction(offsets: [TopicPartition: Int64], consumer: KafkaConsumer, timeoutMs: Int32 = 30_000) throws(KafkaError) {
+        if !offsets.isEmpty {
+            let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))!
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            for (tp, offset) in offsets {
+                rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition).pointee.offset = offset
+            }
+            let metadata = rd_kafka_consumer_group_metadata(consumer.handle)
+            defer { rd_kafka_consumer_group_metadata_destroy(metadata) }
+            try check(rd_kafka_send_offsets_to_transaction(handle, list, metadata, timeoutMs), "sending offsets to the transaction")
+        }
+        try check(rd_kafka_commit_transaction(handle, timeoutMs), "committing the transaction")
+        try check(rd_kafka_begin_transaction(handle), "beginning a transaction")
+    }
+
+    /// Aborts the open transaction (its messages are never visible to
+    /// read_committed consumers).
+    public func abortTransaction(timeoutMs: Int32 = 30_000) throws(KafkaError) {
+        try check(rd_kafka_abort_transaction(handle, timeoutMs), "aborting the transaction")
+    }
+
+    private func check(_ error: OpaquePointer?, _ context: String) throws(KafkaError) {
+        guard let error else { return }
+        defer { rd_kafka_error_destroy(error) }
+        throw KafkaError(message: String(cString: rd_kafka_error_string(error)), context: context)
+    }
+}

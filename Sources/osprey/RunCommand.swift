@@ -74,6 +74,7 @@ struct RunCommand: ParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
+        if processor.failed { throw ExitCode(1) }
         _ = sources
     }
 }

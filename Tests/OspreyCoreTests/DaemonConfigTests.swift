@@ -138,4 +138,24 @@ struct DaemonConfigTests {
         let scaled = try DaemonConfig.load(path: path, yaml: cardOnly + "\ndeployment:\n  instances: 4\n", environment: [:])
         #expect(scaled.instances == 4)
     }
+
+    @Test("exactly-once needs a stable transactional id and paired checkpoints")
+    func exactlyOnceSettings() throws {
+        let (path, yaml) = Self.example("payments")
+        do {
+            _ = try DaemonConfig.load(path: path, yaml: yaml, environment: ["OSPREY_EXACTLY_ONCE": "true"])
+            Issue.record("exactly-once accepted without a transactional id")
+        } catch {
+            #expect(error.errors.map(\.path) == ["output.transactional_id"])
+        }
+        let withInstance = try DaemonConfig.load(path: path, yaml: yaml, environment: ["OSPREY_EXACTLY_ONCE": "true", "OSPREY_GROUP_INSTANCE_ID": "osprey-0"])
+        #expect(withInstance.output.transactionalID == "osprey-osprey-payments-osprey-0")
+        let noKeep = yaml.replacingOccurrences(of: "keep: 3", with: "keep: 1")
+        do {
+            _ = try DaemonConfig.load(path: path, yaml: noKeep, environment: ["OSPREY_EXACTLY_ONCE": "1", "OSPREY_TRANSACTIONAL_ID": "t"])
+            Issue.record("exactly-once accepted with a single kept checkpoint")
+        } catch {
+            #expect(error.errors.map(\.path) == ["checkpoints.keep"])
+        }
+    }
 }

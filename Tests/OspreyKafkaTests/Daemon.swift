@@ -51,9 +51,10 @@ enum Daemon {
     }
 
     /// Reads `topic` from the beginning until `count` records arrived or `timeout` passed.
-    static func read(_ topic: String, count: Int, timeout: TimeInterval, until done: (([Record]) -> Bool)? = nil) throws -> [Record] {
+    static func read(_ topic: String, count: Int, timeout: TimeInterval, committedOnly: Bool = false, until done: (([Record]) -> Bool)? = nil) throws -> [Record] {
         let consumer = try KafkaConsumer(
-            properties: [("bootstrap.servers", try TestBroker.address()), ("group.id", "reader-\(UUID().uuidString.prefix(8))")] + TestBroker.fastGroup,
+            properties: [("bootstrap.servers", try TestBroker.address()), ("group.id", "reader-\(UUID().uuidString.prefix(8))"),
+                         ("isolation.level", committedOnly ? "read_committed" : "read_uncommitted")] + TestBroker.fastGroup,
             handlers: .init(assigned: { _ in [:] }, revoked: { _ in }, error: { _ in }))
         try consumer.subscribe([topic])
         var records: [Record] = []

@@ -61,6 +61,26 @@ public struct DaemonConfig: Sendable {
         if model.path.isEmpty { problems.add(ConfigError(path: "model.path", message: "missing; give the model file (or set OSPREY_MODEL)")) }
         if kafka.bootstrap.isEmpty { problems.add(ConfigError(path: "kafka.bootstrap", message: "missing; give host:port of the brokers (or set OSPREY_KAFKA_BOOTSTRAP)")) }
         if kafka.groupID.isEmpty { problems.add(ConfigError(path: "kafka.group_id", message: "missing; name the consumer group (or set OSPREY_GROUP_ID)")) }
+        if let v = environment["OSPREY_EXACTLY_ONCE"] {
+            switch v.lowercased() {
+            case "true", "1", "yes": output.exactlyOnce = true
+            case "false", "0", "no": output.exactlyOnce = false
+            default: problems.add(ConfigError(path: "$OSPREY_EXACTLY_ONCE", message: "'\(v)' is not true or false"))
+            }
+        }
+        if let v = environment["OSPREY_TRANSACTIONAL_ID"] { output.transactionalID = v.isEmpty ? nil : v }
+        if output.exactlyOnce {
+            if output.transactionalID == nil, let instance = kafka.groupInstanceID { output.transactionalID = "osprey-\(kafka.groupID)-\(instance)" }
+            if output.transactionalID == nil {
+                problems.add(ConfigError(path: "output.transactional_id", message: "exactly-once needs an id that stays the same when this instance restarts (so the restart fences and aborts the transaction a crash left open) and differs between instances; set it, OSPREY_TRANSACTIONAL_ID, or kafka.group_instance_id"))
+            }
+            if state.checkpointDirectory == nil {
+                problems.add(ConfigError(path: "output.exactly_once", message: "needs checkpoints.directory: each transaction is paired with the checkpoint of the state it committed"))
+            }
+            if state.checkpointKeep < 2 {
+                problems.add(ConfigError(path: "checkpoints.keep", message: "exactly-once needs at least 2 (the checkpoint of the last committed transaction must survive the next one)"))
+            }
+        }
         if instances > 1 {
             for type in spec.eventTypes where !type.partitionLocalFeatures.isEmpty {
                 let message = "\(instances) instances would each see only part of the events behind \(type.partitionLocalFeatures.joined(separator: ", ")): "
@@ -129,11 +149,18 @@ public struct OutputSettings: Sendable, Equatable {
     public var includeFeatures = false
     /// How many reason codes each decision carries.
     public var reasons = 3
+    /// Transactional output: decisions, dead letters and input offsets commit together.
+    public var exactlyOnce = false
+    /// The producer's `transactional.id`: stable across restarts of one
+    /// instance, unique across instances (default: from `kafka.group_instance_id`).
+    public var transactionalID: String?
 
     static func load(_ node: ConfigNode?, problems: ConfigProblems) -> OutputSettings {
         var settings = OutputSettings()
         guard let node else { return settings }
-        node.rejectUnknownKeys(["topic", "dead_letter_topic", "include_features", "reasons"])
+        node.rejectUnknownKeys(["topic", "dead_letter_topic", "include_features", "reasons", "exactly_once", "transactional_id"])
+        settings.exactlyOnce = node["exactly_once"]?.bool ?? false
+        settings.transactionalID = node["transactional_id"]?.string
         settings.topic = node["topic"]?.string ?? ""
         settings.deadLetterTopic = node["dead_letter_topic"]?.string ?? ""
         settings.includeFeatures = node["include_features"]?.bool ?? false

@@ -87,7 +87,8 @@ public final class StreamProcessor {
         self.modelVersion = modelVersion
         self.log = log
         store = config.state.checkpointDirectory.map { CheckpointStore(directory: $0, keep: config.state.checkpointKeep) }
-        writer = store.map(CheckpointWriter.init)
+        // Exactly-once writes checkpoints inside the commit cycle, synchronously.
+        writer = config.output.exactlyOnce ? nil : store.map(CheckpointWriter.init)
         typeByTopic = Dictionary(uniqueKeysWithValues: config.spec.eventTypes.enumerated().map { ($1.topic, $0) })
         var types: [EventTypeRuntime] = []
         for (index, type) in config.spec.eventTypes.enumerated() {
@@ -103,13 +104,21 @@ public final class StreamProcessor {
         outputTopic = config.output.topic
         budget = config.state.memoryBudget.map(MemoryBudget.init)
         scratch.contributions = [Double](repeating: 0, count: explainer.valueCount)
-        producer = try KafkaProducer(properties: [
+        var producerProperties: [(String, String)] = [
             ("bootstrap.servers", config.kafka.bootstrap),
             ("linger.ms", "5"),
             // Never give up on a decision: while the broker is away, retry; the
             // checkpoint/commit cycle waits for the acknowledgements.
             ("message.timeout.ms", "0"),
-        ] + config.kafka.properties + config.kafka.producerProperties)
+        ]
+        if config.output.exactlyOnce, let transactionalID = config.output.transactionalID {
+            // Stable across restarts: initialising it fences the crashed
+            // predecessor and aborts the transaction it left open, which would
+            // otherwise hold back read_committed readers until it timed out.
+            producerProperties += [("transactional.id", transactionalID),
+                                   ("transaction.timeout.ms", "60000"), ("message.timeout.ms", "55000")]
+        }
+        producer = try KafkaProducer(properties: producerProperties + config.kafka.properties + config.kafka.producerProperties)
     }
 
     /// Asks ``run()`` to stop: it finishes the event in hand, flushes, writes a
@@ -129,6 +138,10 @@ public final class StreamProcessor {
             revoked: { [unowned self] in self.revoke($0) },
             error: { [log] in log("kafka: \($0)") }))
         self.consumer = consumer
+        if config.output.exactlyOnce {
+            try producer.startTransactions()
+            log("exactly-once: transactional producer ready; decisions commit with their input offsets")
+        }
         try consumer.subscribe(config.spec.eventTypes.map(\.topic))
         log("consuming \(config.spec.eventTypes.map(\.topic).joined(separator: ", ")) as group \(config.kafka.groupID); decisions to \(config.output.topic), dead letters to \(config.output.deadLetterTopic)")
         for type in config.spec.eventTypes where !type.partitionLocalFeatures.isEmpty {
@@ -151,13 +164,13 @@ public final class StreamProcessor {
                 log("resuming consumption")
             }
             if Date().timeIntervalSince(lastCheckpoint) * 1000 >= Double(config.state.checkpointInterval) {
-                checkpointInBackground()
+                if config.output.exactlyOnce { commitTransaction(reason: "interval") } else { checkpointInBackground() }
                 lastCheckpoint = Date()
             }
             commitWrittenCheckpoints()
         }
         log("stopping: finishing in-flight events")
-        checkpoint(Array(partitions.keys), reason: "shutdown")
+        if !failed { checkpoint(Array(partitions.keys), reason: "shutdown") }
         consumer.close()
         writer?.stop()
         _ = producer.flush(timeoutMs: 10_000)
@@ -173,7 +186,26 @@ public final class StreamProcessor {
             guard let type = typeByTopic[tp.topic] else { continue }
             var state = PartitionState(plan: plan)
             var next: Int64 = -1
-            if let store {
+            if config.output.exactlyOnce, let store {
+                // The committed offset says which transaction last committed; the
+                // checkpoint written for it is the state to resume with.
+                let committed = (try? consumer?.committed([tp])[tp]) ?? nil
+                if let committed {
+                    let (restored, rejected) = store.restoreLatest(topic: tp.topic, partition: tp.partition, plan: plan, nextOffset: committed)
+                    for r in rejected { log("checkpoint skipped: \(r)") }
+                    if let (_, restoredState, path) = restored {
+                        state = restoredState
+                        log("\(tp): restored \(restoredState.entityCount) entities from \(path), paired with the committed offset \(committed)")
+                    } else if committed > 0 {
+                        log("\(tp): no checkpoint for the committed offset \(committed); resuming there without state (features start empty)")
+                    }
+                    next = committed
+                    offsets[tp] = committed
+                } else {
+                    offsets[tp] = -2  // RD_KAFKA_OFFSET_BEGINNING: nothing committed, nothing to pair
+                    log("\(tp): nothing committed; starting from the beginning without state")
+                }
+            } else if let store {
                 let (restored, rejected) = store.restoreLatest(topic: tp.topic, partition: tp.partition, plan: plan)
                 for r in rejected { log("checkpoint skipped: \(r)") }
                 if let (metadata, restoredState, path) = restored {
@@ -207,6 +239,10 @@ public final class StreamProcessor {
     /// Skipped (and retried at the next interval) when the broker has not
     /// acknowledged everything: committing then could lose decisions.
     func checkpoint(_ list: [TopicPartition], reason: String) {
+        if config.output.exactlyOnce {
+            commitTransaction(reason: reason)
+            return
+        }
         let owned = list.filter { partitions[$0] != nil && partitions[$0]!.nextOffset >= 0 }
         guard !owned.isEmpty else { return }
         // Background writes first, so none lands after (and ages) this one.
@@ -249,6 +285,48 @@ public final class StreamProcessor {
             log("commit failed: \(error); the checkpoint holds the offsets, a restart resumes from it")
         }
     }
+
+    /// Exactly-once: checkpoints every partition with progress, then commits the
+    /// transaction with their offsets. The open transaction holds the output of
+    /// every partition, so all of them commit together. A failure stops the
+    /// daemon: the transaction is not committed, and a restart resumes from the
+    /// checkpoints paired with the last committed offsets.
+    func commitTransaction(reason: String) {
+        guard let consumer, let store else { return }
+        let due = partitions.filter { $0.value.nextOffset >= 0 && $0.value.nextOffset != $0.value.committedOffset }
+        guard !due.isEmpty else { return }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var offsets: [TopicPartition: Int64] = [:]
+        for (tp, runtime) in due {
+            let metadata = CheckpointMetadata(topic: tp.topic, partition: tp.partition, nextOffset: runtime.nextOffset, createdAt: now, specFingerprint: plan.fingerprint, entityKinds: plan.entityKindNames)
+            do throws(CheckpointError) {
+                try store.write(runtime.state, metadata: metadata)
+            } catch {
+                log("checkpoint of \(tp) failed: \(error); stopping without committing (a restart resumes from the last commit)")
+                failed = true
+                requestStop()
+                return
+            }
+            offsets[tp] = runtime.nextOffset
+        }
+        do throws(KafkaError) {
+            try producer.commitTransaction(offsets: offsets, consumer: consumer)
+            for (tp, offset) in offsets {
+                partitions[tp]?.committedOffset = offset
+                partitions[tp]?.checkpointedOffset = offset
+            }
+            counters.checkpoints += UInt64(offsets.count)
+            counters.commits += 1
+        } catch {
+            log("transaction commit (\(reason)) failed: \(error); stopping (a restart resumes from the last committed transaction)")
+            try? producer.abortTransaction()
+            failed = true
+            requestStop()
+        }
+    }
+
+    /// Set when the daemon must exit non-zero (an exactly-once commit failed).
+    public private(set) var failed = false
 
     /// The periodic checkpoint: flushes the producer (so every decision before
     /// the offsets is acknowledged), captures each partition's state (a

@@ -51,12 +51,16 @@ public struct CheckpointStore: Sendable {
         public var description: String { "\(path): \(error)" }
     }
 
-    /// Restores the newest usable checkpoint of a partition. Unusable newer
+    /// Restores the newest usable checkpoint of a partition (with `nextOffset`:
+    /// the newest one that resumes at that offset). Unusable newer
     /// files (corrupt, other spec) are returned so the caller can report each by name.
-    public func restoreLatest(topic: String, partition: Int32, plan: FeaturePlan) -> (restored: (CheckpointMetadata, PartitionState, path: String)?, rejected: [Rejected]) {
+    public func restoreLatest(topic: String, partition: Int32, plan: FeaturePlan, nextOffset: Int64? = nil) -> (restored: (CheckpointMetadata, PartitionState, path: String)?, rejected: [Rejected]) {
         let folder = folder(topic: topic, partition: partition)
         var rejected: [Rejected] = []
         for name in checkpointFiles(in: folder).reversed() {
+            // With `nextOffset`, only a checkpoint covering exactly that offset will do
+            // (exactly-once pairs a checkpoint with the transaction that committed it).
+            if let nextOffset, !name.hasSuffix("-\(pad(nextOffset, 19)).osck") { continue }
             let path = "\(folder)/\(name)"
             do throws(CheckpointError) {
                 let (metadata, state) = try Self.read(path, plan: plan)
