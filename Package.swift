@@ -38,7 +38,7 @@ let package = Package(
         ),
         .target(
             name: "OspreyCore",
-            dependencies: ["OspreyFeatures", "OspreyModel", "OspreyKafka"]
+            dependencies: ["OspreyFeatures", "OspreyModel", "OspreyKafka", .product(name: "Yams", package: "Yams")]
         ),
         .executableTarget(
             name: "osprey",

@@ -158,4 +158,25 @@ struct DaemonConfigTests {
             #expect(error.errors.map(\.path) == ["checkpoints.keep"])
         }
     }
+
+    @Test("any single-value setting in the file can be replaced from the environment, and a bad one names its variable")
+    func genericOverrides() throws {
+        let (path, yaml) = Self.example("payments")
+        let config = try DaemonConfig.load(path: path, yaml: yaml, environment: [
+            "OSPREY_OUTPUT_REASONS": "5", "OSPREY_CHECKPOINTS_KEEP": "7", "OSPREY_STATE_MEMORY_BUDGET": "1GiB",
+            "OSPREY_KAFKA_CONSUMER_PROPERTIES_FETCH_WAIT_MAX_MS": "2", "OSPREY_DECISION_DEFAULT": "allow",
+        ])
+        #expect(config.output.reasons == 5)
+        #expect(config.state.checkpointKeep == 7)
+        #expect(config.state.memoryBudget == 1 << 30)
+        #expect(config.kafka.consumerProperties.contains { $0 == ("fetch.wait.max.ms", "2") })
+        #expect(config.policy.defaultOutcome == "allow")
+        do {
+            _ = try DaemonConfig.load(path: path, yaml: yaml, environment: ["OSPREY_CHECKPOINTS_INTERVAL": "soon"])
+            Issue.record("accepted a bad interval from the environment")
+        } catch {
+            #expect(error.description.contains("config checkpoints.interval: 'soon' is not a duration"))
+            #expect(error.description.contains("(set by OSPREY_CHECKPOINTS_INTERVAL)"))
+        }
+    }
 }

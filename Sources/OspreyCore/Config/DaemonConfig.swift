@@ -29,10 +29,24 @@ public struct DaemonConfig: Sendable {
         let base = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         let baseDirectory = base.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : base
         let problems = ConfigProblems()
-        guard let root = ConfigNode.parse(yaml: yaml, problems: problems) else {
+        guard let parsed = ConfigNode.parse(yaml: yaml, problems: problems) else {
             try problems.throwIfAny()
             throw ConfigErrors([ConfigError(path: "", message: "empty configuration")])
         }
+        var replaced: [String: String] = [:]
+        let root = ConfigNode(node: EnvironmentOverrides.replacingScalars(parsed.node, environment: environment, replaced: &replaced), path: "", problems: problems)
+        do throws(ConfigErrors) {
+            return try load(root: root, baseDirectory: baseDirectory, environment: environment, problems: problems)
+        } catch {
+            // Name the variable when a bad value came from the environment.
+            throw ConfigErrors(error.errors.map { e in
+                guard let variable = replaced[e.path] else { return e }
+                return ConfigError(path: e.path, message: "\(e.message) (set by \(variable))", line: e.line)
+            })
+        }
+    }
+
+    static func load(root: ConfigNode, baseDirectory: String, environment: [String: String], problems: ConfigProblems) throws(ConfigErrors) -> DaemonConfig {
         root.rejectUnknownKeys(["events", "state", "checkpoints", "kafka", "output", "model", "decision", "http", "deployment"])
         let spec = FeatureSpecLoader.load(root: root, baseDirectory: baseDirectory)
         var state = StateSettings.load(root: root, baseDirectory: baseDirectory)

@@ -1,4 +1,5 @@
 import OspreyFeatures
+import Yams
 
 /// Environment variables that override the configuration file.
 ///
@@ -17,7 +18,38 @@ import OspreyFeatures
 /// | `OSPREY_STATE_MEMORY_BUDGET` | `state.memory_budget` (bytes) |
 /// | `OSPREY_MODEL`, `OSPREY_MODEL_VERSION` | `model.path`, `model.version` |
 /// | `OSPREY_KAFKA_PROPERTY_<NAME>` | librdkafka property `<name>` with `_` read as `.` (`OSPREY_KAFKA_PROPERTY_SECURITY_PROTOCOL=ssl`) |
+///
+/// Besides these, every single-value setting the file has, outside lists, can
+/// be replaced by `OSPREY_` and its path in capitals with `_` for `.`:
+/// `OSPREY_OUTPUT_REASONS=5`, `OSPREY_STATE_MEMORY_BUDGET=4GiB`,
+/// `OSPREY_KAFKA_CONSUMER_PROPERTIES_FETCH_WAIT_MAX_MS=2`.
 public enum EnvironmentOverrides {
+    /// Replaces the scalars of `node` (outside lists) named by `OSPREY_<PATH>` variables.
+    static func replacingScalars(_ node: Node, environment: [String: String], path: String = "OSPREY", configPath: String = "", replaced: inout [String: String]) -> Node {
+        guard case .mapping(var mapping) = node else { return node }
+        var pairs: [(Node, Node)] = []
+        for (key, value) in mapping {
+            let keyText = key.string ?? ""
+            let name = path + "_" + keyText.uppercased().map { $0 == "." || $0 == "-" ? "_" : $0 }.reduce(into: "") { $0.append($1) }
+            let childPath = configPath.isEmpty ? keyText : "\(configPath).\(keyText)"
+            switch value {
+            case .scalar:
+                if let replacement = environment[name] {
+                    pairs.append((key, Node(replacement)))
+                    replaced[childPath] = name
+                } else {
+                    pairs.append((key, value))
+                }
+            case .mapping:
+                pairs.append((key, replacingScalars(value, environment: environment, path: name, configPath: childPath, replaced: &replaced)))
+            default:
+                pairs.append((key, value))
+            }
+        }
+        mapping = Node.Mapping(pairs, mapping.tag, mapping.style, mapping.mark)
+        return .mapping(mapping)
+    }
+
     static func apply(
         _ env: [String: String], spec: inout FeatureSpec, state: inout StateSettings, kafka: inout KafkaSettings,
         output: inout OutputSettings, model: inout ModelSettings, http: inout HTTPSettings, problems: ConfigProblems

@@ -18,7 +18,11 @@ public struct EventDecoder: Sendable {
 
     /// The event type decoded.
     public let type: EventTypeSpec
-    let names: [[UInt8]]
+    /// Declared field names, back to back, with each one's start and length:
+    /// one flat buffer, so looking a key up touches no per-name array.
+    let nameBytes: [UInt8]
+    let nameStarts: [Int]
+    let nameLengths: [Int]
     let types: [FieldType]
     let required: [Bool]
     let idIndex: Int
@@ -28,7 +32,17 @@ public struct EventDecoder: Sendable {
     /// (``FeatureSpecLoader`` guarantees it).
     public init(type: EventTypeSpec) {
         self.type = type
-        names = type.fields.map { Array($0.name.utf8) }
+        var bytes: [UInt8] = []
+        var starts: [Int] = []
+        var lengths: [Int] = []
+        for field in type.fields {
+            starts.append(bytes.count)
+            lengths.append(field.name.utf8.count)
+            bytes += field.name.utf8
+        }
+        nameBytes = bytes
+        nameStarts = starts
+        nameLengths = lengths
         types = type.fields.map(\.type)
         required = type.fields.map(\.required)
         idIndex = type.fields.firstIndex { $0.name == type.idField } ?? -1
@@ -39,7 +53,7 @@ public struct EventDecoder: Sendable {
     public func index(ofField name: String) -> Int? { type.fields.firstIndex { $0.name == name } }
 
     /// A reusable value to decode into.
-    public func makeEvent() -> DecodedEvent { DecodedEvent(fieldCount: names.count) }
+    public func makeEvent() -> DecodedEvent { DecodedEvent(fieldCount: nameLengths.count) }
 
     /// Decodes `bytes` into `event`. On error `event` holds partial data.
     public func decode(_ bytes: UnsafeRawBufferPointer, into event: inout DecodedEvent) throws(EventError) {
@@ -48,6 +62,17 @@ public struct EventDecoder: Sendable {
             throw EventError(.tooLarge, message: "\(bytes.count) bytes is over the limit of \(type.maxEventBytes) (max_event_bytes)")
         }
         event.reset()
+        try nameBytes.withUnsafeBufferPointer { (names) throws(EventError) in
+            try decodeObject(bytes, names: names, into: &event)
+        }
+        for i in 0..<nameLengths.count where required[i] && !event.present[i] {
+            throw EventError(.missingField, field: type.fields[i].name, message: "required field '\(type.fields[i].name)' is missing or null")
+        }
+        event.time = Int64(event.numbers[timeIndex])
+        event.id = event.strings[idIndex]!
+    }
+
+    func decodeObject(_ bytes: UnsafeRawBufferPointer, names: UnsafeBufferPointer<UInt8>, into event: inout DecodedEvent) throws(EventError) {
         var scanner = JSONScanner(bytes.bindMemory(to: UInt8.self))
         try scanner.skipSpace()
         guard scanner.peek == UInt8(ascii: "{") else {
@@ -66,7 +91,7 @@ public struct EventDecoder: Sendable {
                 guard scanner.peek == UInt8(ascii: ":") else { throw scanner.syntax("expected ':'") }
                 scanner.index += 1
                 try scanner.skipSpace()
-                if let field = lookup(key, scanner: scanner) {
+                if let field = lookup(key, scanner: scanner, names: names) {
                     try read(field: field, scanner: &scanner, into: &event)
                 } else {
                     try scanner.skipValue(depth: 1)
@@ -84,11 +109,6 @@ public struct EventDecoder: Sendable {
         }
         try scanner.skipSpace()
         guard scanner.atEnd else { throw scanner.syntax("unexpected data after the event object") }
-        for i in 0..<names.count where required[i] && !event.present[i] {
-            throw EventError(.missingField, field: type.fields[i].name, message: "required field '\(type.fields[i].name)' is missing or null")
-        }
-        event.time = Int64(event.numbers[timeIndex])
-        event.id = event.strings[idIndex]!
     }
 
     /// Decodes an event held in a byte array.
@@ -101,11 +121,12 @@ public struct EventDecoder: Sendable {
     }
 
     @inline(__always)
-    func lookup(_ key: JSONScanner.StringSpan, scanner: JSONScanner) -> Int? {
-        for i in 0..<names.count where names[i].count == key.length {
-            let matches = names[i].withUnsafeBufferPointer { name in
-                key.escaped ? key.decoded! == names[i] : memcmp(name.baseAddress!, scanner.base + key.start, key.length) == 0
-            }
+    func lookup(_ key: JSONScanner.StringSpan, scanner: JSONScanner, names: UnsafeBufferPointer<UInt8>) -> Int? {
+        for i in 0..<nameLengths.count where nameLengths[i] == key.length {
+            let name = names.baseAddress! + nameStarts[i]
+            let matches = key.escaped
+                ? key.decoded!.elementsEqual(UnsafeBufferPointer(start: name, count: key.length))
+                : memcmp(name, scanner.base + key.start, key.length) == 0
             if matches { return i }
         }
         return nil

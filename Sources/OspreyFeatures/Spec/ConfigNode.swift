@@ -12,6 +12,13 @@ public struct ConfigNode {
     /// Where problems are recorded.
     public let problems: ConfigProblems
 
+    /// Wraps `node` found at `path`.
+    public init(node: Node, path: String, problems: ConfigProblems) {
+        self.node = node
+        self.path = path
+        self.problems = problems
+    }
+
     /// Parses a whole YAML document. Syntax errors are returned as one problem.
     public static func parse(yaml: String, problems: ConfigProblems) -> ConfigNode? {
         do {
