@@ -15,7 +15,7 @@ import Yams
 /// | `OSPREY_HTTP_HOST`, `OSPREY_HTTP_PORT` | `http.host`, `http.port` |
 /// | `OSPREY_CHECKPOINT_DIR` | `checkpoints.directory` |
 /// | `OSPREY_CHECKPOINT_INTERVAL` | `checkpoints.interval` |
-/// | `OSPREY_STATE_MEMORY_BUDGET` | `state.memory_budget` (bytes) |
+/// | `OSPREY_STATE_MEMORY_BUDGET` | `state.memory_budget` |
 /// | `OSPREY_MODEL`, `OSPREY_MODEL_VERSION` | `model.path`, `model.version` |
 /// | `OSPREY_KAFKA_PROPERTY_<NAME>` | librdkafka property `<name>` with `_` read as `.` (`OSPREY_KAFKA_PROPERTY_SECURITY_PROTOCOL=ssl`) |
 ///
@@ -84,7 +84,7 @@ public enum EnvironmentOverrides {
             if let ms = Duration.milliseconds(v), ms >= 1000 { state.checkpointInterval = ms } else { fail("OSPREY_CHECKPOINT_INTERVAL", "'\(v)' is not a duration of at least 1s (e.g. 30s)") }
         }
         if let v = env["OSPREY_STATE_MEMORY_BUDGET"] {
-            if let bytes = Int(v), bytes > 0 { state.memoryBudget = bytes } else { fail("OSPREY_STATE_MEMORY_BUDGET", "'\(v)' is not a number of bytes") }
+            if let bytes = StateSettings.bytes(v) { state.memoryBudget = bytes } else { fail("OSPREY_STATE_MEMORY_BUDGET", "'\(v)' is not a byte size; write e.g. 512MiB or 2GiB") }
         }
         if let v = env["OSPREY_MODEL"] { model.path = v }
         if let v = env["OSPREY_MODEL_VERSION"] { model.version = v }

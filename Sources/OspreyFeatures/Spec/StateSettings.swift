@@ -45,12 +45,22 @@ public struct StateSettings: Sendable, Equatable {
 extension ConfigNode {
     /// The value as a byte size: a whole number with `B`, `KiB`, `MiB`, `GiB` (or `KB`, `MB`, `GB`).
     public var byteSize: Int? {
-        guard let text = string?.trimmingWhitespace else { return nil }
+        guard let text = string else { return nil }
+        if let bytes = StateSettings.bytes(text) { return bytes }
+        fail("'\(text)' is not a byte size; write e.g. 512MiB or 2GiB")
+        return nil
+    }
+}
+
+extension StateSettings {
+    /// Parses a byte size (`512MiB`, `2GiB`, `1000000`), or `nil`.
+    public static func bytes(_ text: String) -> Int? {
+        let text = text.trimmingWhitespace
+        if let n = Int(text), n > 0 { return n }
         let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000), ("B", 1)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
             if let n = Int(String(text.dropLast(suffix.count)).trimmingWhitespace), n > 0 { return n * scale }
         }
-        fail("'\(text)' is not a byte size; write e.g. 512MiB or 2GiB")
         return nil
     }
 }
