@@ -58,7 +58,7 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
 
 func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 
-/// Encodes and decodes partition state in Osprey's checkpoint format, version 1.
+/// Encodes and decodes partition state in Osprey's checkpoint format, version 2.
 ///
 /// Layout (little-endian): magic `OSPRYCKP`, u32 version, u64 spec fingerprint,
 /// i64 created-at, string topic, i32 partition, i64 next offset, i64 stream
@@ -67,8 +67,9 @@ func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 /// i64 clock, u32 word count, the words), and last a u32 CRC-32C of all bytes
 /// before it. Strings are a u32 length and UTF-8 bytes.
 public enum CheckpointCodec {
-    /// The format version written.
-    public static let version: UInt32 = 1
+    /// The format version written (2: packed tile words, per-column counts
+    /// only for optional fields).
+    public static let version: UInt32 = 2
     static let magic: [UInt8] = Array("OSPRYCKP".utf8)
 
     /// Encodes `state` and `metadata`.

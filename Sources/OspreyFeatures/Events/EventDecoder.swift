@@ -161,7 +161,7 @@ public struct EventDecoder: Sendable {
             guard c == UInt8(ascii: "-") || (c &- 0x30) < 10 else { throw wrongType("an integer") }
             let value = try scanner.number()
             guard value.isFinite else { throw EventError(.nonFiniteNumber, field: name, message: "field '\(name)' is out of range", offset: scanner.index) }
-            guard value == value.rounded(.towardZero), abs(value) <= Double(Timestamp.limit) else { throw wrongType("a whole number within ±2^53") }
+            guard value == value.rounded(.towardZero), abs(value) <= Double(Timestamp.integerLimit) else { throw wrongType("a whole number within ±2^53") }
             event.numbers[i] = value
             event.strings[i] = String(Int64(value))
         case .boolean:
@@ -181,7 +181,7 @@ public struct EventDecoder: Sendable {
             } else if c == UInt8(ascii: "-") || (c &- 0x30) < 10 {
                 let value = try scanner.number()
                 guard value.isFinite, value == value.rounded(.towardZero), abs(value) < Double(Timestamp.limit) else {
-                    throw EventError(.invalidTimestamp, field: name, message: "field '\(name)' must be whole epoch milliseconds", offset: scanner.index)
+                    throw EventError(.invalidTimestamp, field: name, message: "field '\(name)' must be whole epoch milliseconds between the years 1691 and 2248", offset: scanner.index)
                 }
                 event.numbers[i] = value
             } else {

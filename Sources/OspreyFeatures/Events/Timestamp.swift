@@ -1,8 +1,12 @@
 /// Event-time parsing: epoch milliseconds or RFC 3339.
 public enum Timestamp {
-    /// Largest accepted magnitude of an epoch-millisecond time: ±2^53 keeps
-    /// every value exact in a `Double` (year ±285,000).
-    public static let limit: Int64 = 1 << 53
+    /// Largest accepted magnitude of an event time in epoch milliseconds:
+    /// ±2^43 ms (years 1691 to 2248), so every tile index fits the 44 bits
+    /// entity state gives it.
+    public static let limit: Int64 = 1 << 43
+
+    /// Largest accepted magnitude of an integer field: ±2^53, exact in a `Double`.
+    public static let integerLimit: Int64 = 1 << 53
 
     /// Parses an RFC 3339 date-time (`2026-11-23T01:32:22.123Z`,
     /// `2026-11-23 02:32:22+01:00`) into epoch milliseconds. Fractions beyond

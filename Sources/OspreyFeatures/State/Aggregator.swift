@@ -26,16 +26,20 @@ struct Aggregator: Sendable, Equatable {
     /// Only events passing the filter update the aggregator.
     var filter: CompiledFilter?
 
-    /// Words of running totals at the start of a tile region.
+    /// Words of running totals at the start of a tile region: the count, then
+    /// per column its own count (optional fields only), the compensated sum and,
+    /// for `stddev`, the compensated sum of squares.
     var totalsWidth: Int {
         guard case .tiles(let columns) = kind else { return 0 }
-        return 1 + columns.reduce(0) { $0 + ($1.squares ? 5 : 3) }
+        return 1 + columns.reduce(0) { $0 + $1.totalsWidth }
     }
 
-    /// Words per tile in a tile region.
+    /// Words per tile in a tile region: tile index and count packed in one word
+    /// (see ``TileWord``), then per column its count (optional fields only), sum
+    /// and sum of squares (for `stddev`).
     var tileStride: Int {
         guard case .tiles(let columns) = kind else { return 2 }
-        return 2 + columns.reduce(0) { $0 + ($1.squares ? 3 : 2) }
+        return 1 + columns.reduce(0) { $0 + $1.tileWidth }
     }
 
     /// Words an empty region takes.
@@ -54,6 +58,25 @@ struct TileColumn: Sendable, Equatable {
     var field: Int
     /// Whether sums of squares are kept (for `stddev`).
     var squares: Bool
+    /// Whether the column counts its own values: only for optional fields; a
+    /// required field is present on every event the aggregator counts.
+    var counted: Bool
+
+    var totalsWidth: Int { (counted ? 1 : 0) + (squares ? 4 : 2) }
+    var tileWidth: Int { (counted ? 1 : 0) + (squares ? 2 : 1) }
+}
+
+/// A tile's index and event count packed in one word: the index in the high
+/// 44 bits (signed; event times are limited to ±2^43 ms so any tile index
+/// fits) and the count in the low 20 bits. A tile with more than 2^20 - 1
+/// events continues in a second entry with the same index.
+enum TileWord {
+    static let countBits: UInt64 = 20
+    static let maximumCount: UInt64 = (1 << countBits) - 1
+
+    @inline(__always) static func make(index: Int64, count: UInt64) -> UInt64 { UInt64(bitPattern: index << Int64(countBits)) | count }
+    @inline(__always) static func index(_ word: UInt64) -> Int64 { Int64(bitPattern: word) >> Int64(countBits) }
+    @inline(__always) static func count(_ word: UInt64) -> UInt64 { word & maximumCount }
 }
 
 /// An event filter resolved to a field index.

@@ -115,7 +115,7 @@ public struct EntityState: Sendable, Equatable {
         let stride = a.tileStride
         let n = (regionLength(j) - totals) / stride
         var m = 0
-        while m < n && int(offset + totals + m * stride) < start { m += 1 }
+        while m < n && TileWord.index(words[offset + totals + m * stride]) < start { m += 1 }
         guard m > 0 else { return }
         if m == n {
             // Empty window: reset the totals exactly rather than subtract.
@@ -123,20 +123,19 @@ public struct EntityState: Sendable, Equatable {
         } else {
             for t in 0..<m {
                 let tile = offset + totals + t * stride
-                setDouble(offset, double(offset) - double(tile + 1))
+                setDouble(offset, double(offset) - Double(TileWord.count(words[tile])))
                 var to = offset + 1
-                var from = tile + 2
+                var from = tile + 1
                 for c in columns {
-                    setDouble(to, double(to) - double(from))
-                    compensatedAdd(at: to + 1, -double(from + 1))
-                    if c.squares {
-                        compensatedAdd(at: to + 3, -double(from + 2))
-                        to += 5
-                        from += 3
-                    } else {
-                        to += 3
-                        from += 2
+                    if c.counted {
+                        setDouble(to, double(to) - double(from))
+                        to += 1
+                        from += 1
                     }
+                    compensatedAdd(at: to, -double(from))
+                    if c.squares { compensatedAdd(at: to + 2, -double(from + 1)) }
+                    to += c.squares ? 4 : 2
+                    from += c.squares ? 2 : 1
                 }
             }
         }
@@ -192,31 +191,37 @@ public struct EntityState: Sendable, Equatable {
         let first = offset + totals
         let n = (regionLength(j) - totals) / stride
         var position = n
-        while position > 0 && int(first + (position - 1) * stride) > k { position -= 1 }
+        while position > 0 && TileWord.index(words[first + (position - 1) * stride]) > k { position -= 1 }
         var tile = first + (position - 1) * stride
-        if position == 0 || int(tile) != k {
+        if position == 0 || TileWord.index(words[tile]) != k || TileWord.count(words[tile]) == TileWord.maximumCount {
             tile = first + position * stride
             insertWords(stride, at: tile, region: j)
-            words[tile] = UInt64(bitPattern: k)
+            words[tile] = TileWord.make(index: k, count: 0)
         }
-        setDouble(tile + 1, double(tile + 1) + 1)
+        words[tile] &+= 1
         setDouble(offset, double(offset) + 1)
         var to = offset + 1
-        var from = tile + 2
+        var from = tile + 1
         for c in columns {
             let v = event.numbers[c.field]
+            if c.counted {
+                if !v.isNaN {
+                    setDouble(from, double(from) + 1)
+                    setDouble(to, double(to) + 1)
+                }
+                to += 1
+                from += 1
+            }
             if !v.isNaN {
-                setDouble(from, double(from) + 1)
-                setDouble(from + 1, double(from + 1) + v)
-                setDouble(to, double(to) + 1)
-                compensatedAdd(at: to + 1, v)
+                setDouble(from, double(from) + v)
+                compensatedAdd(at: to, v)
                 if c.squares {
-                    setDouble(from + 2, double(from + 2) + v * v)
-                    compensatedAdd(at: to + 3, v * v)
+                    setDouble(from + 1, double(from + 1) + v * v)
+                    compensatedAdd(at: to + 2, v * v)
                 }
             }
-            to += c.squares ? 5 : 3
-            from += c.squares ? 3 : 2
+            to += c.squares ? 4 : 2
+            from += c.squares ? 2 : 1
         }
     }
 
@@ -268,10 +273,10 @@ public struct EntityState: Sendable, Equatable {
         case .sum:
             return double(offset + read.column) + double(offset + read.column + 1)
         case .mean:
-            let n = double(offset + read.column - 1)
+            let n = double(offset + read.countColumn)
             return n == 0 ? .nan : (double(offset + read.column) + double(offset + read.column + 1)) / n
         case .stddev:
-            let n = double(offset + read.column - 1)
+            let n = double(offset + read.countColumn)
             guard n > 0 else { return .nan }
             let sum = double(offset + read.column) + double(offset + read.column + 1)
             let squares = double(offset + read.column + 2) + double(offset + read.column + 3)
@@ -297,4 +302,7 @@ struct FeatureRead: Sendable, Equatable {
     var operation: Operation
     /// For sum/mean/stddev: the word offset of the column's sum within the totals.
     var column: Int
+    /// For mean/stddev: the word offset of the count of the column's values
+    /// (0, the aggregator's count, when the field is required).
+    var countColumn: Int = 0
 }

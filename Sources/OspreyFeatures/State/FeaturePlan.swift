@@ -43,7 +43,7 @@ public struct FeaturePlan: Sendable {
                         kindIndexByField[aggregate.entity] = kindIndex
                         kinds.append(EntityKindBuilder(name: "\(type.name).\(aggregate.entity)", eventType: typeIndex, keyField: fieldIndex(aggregate.entity)))
                     }
-                    kinds[kindIndex].addFeature(aggregate, output: output, fieldIndex: fieldIndex, fieldType: { type.field(named: $0)!.type })
+                    kinds[kindIndex].addFeature(aggregate, output: output, fieldIndex: fieldIndex, field: { type.field(named: $0)! })
                     if aggregate.function == .distinctCount, let field = aggregate.field { hashFields.insert(fieldIndex(field)) }
                 }
             }
@@ -135,7 +135,8 @@ struct EntityKindBuilder {
     /// widen a shared tile aggregator, so offsets are fixed in ``finish()``.
     var pending: [(output: Int, aggregator: Int, operation: FeatureRead.Operation, field: Int?)] = []
 
-    mutating func addFeature(_ feature: AggregateFeature, output: Int, fieldIndex: (String) -> Int, fieldType: (String) -> FieldType) {
+    mutating func addFeature(_ feature: AggregateFeature, output: Int, fieldIndex: (String) -> Int, field fieldSpec: (String) -> FieldSpec) {
+        func fieldType(_ name: String) -> FieldType { fieldSpec(name).type }
         let filter = feature.filter.map { CompiledFilter(field: fieldIndex($0.field), values: $0.values) }
         let step = feature.window?.step ?? 0
         let tiles = feature.window?.tileCount ?? 0
@@ -144,7 +145,7 @@ struct EntityKindBuilder {
             aggregators.append(Aggregator(kind: kind, step: step, tileCount: tiles, filter: filter))
             return aggregators.count - 1
         }
-        func tileAggregator(column field: Int?, squares: Bool) -> Int {
+        func tileAggregator(column field: Int?, squares: Bool, counted: Bool = false) -> Int {
             // One tile aggregator per (window, filter); each aggregated field is a column.
             let index = aggregators.firstIndex { a in
                 if case .tiles = a.kind { return a.step == step && a.tileCount == tiles && a.filter == filter }
@@ -157,7 +158,7 @@ struct EntityKindBuilder {
             if let c = columns.firstIndex(where: { $0.field == field }) {
                 columns[c].squares = columns[c].squares || squares
             } else {
-                columns.append(TileColumn(field: field, squares: squares))
+                columns.append(TileColumn(field: field, squares: squares, counted: counted))
             }
             aggregators[index].kind = .tiles(columns: columns)
             return index
@@ -167,7 +168,7 @@ struct EntityKindBuilder {
             pending.append((output, tileAggregator(column: nil, squares: false), .count, nil))
         case .sum, .mean, .stddev:
             let field = fieldIndex(feature.field!)
-            let a = tileAggregator(column: field, squares: feature.function == .stddev)
+            let a = tileAggregator(column: field, squares: feature.function == .stddev, counted: !fieldSpec(feature.field!).required)
             let operation: FeatureRead.Operation = feature.function == .sum ? .sum : feature.function == .mean ? .mean : .stddev
             pending.append((output, a, operation, field))
         case .min, .max:
@@ -187,16 +188,22 @@ struct EntityKindBuilder {
     /// Resolves window reads to word offsets once every aggregator is complete.
     mutating func finish() {
         postReads = pending.map { p in
-            var column = 0
+            var read = FeatureRead(aggregator: p.aggregator, operation: p.operation, column: 0)
             if let field = p.field, case .tiles(let columns) = aggregators[p.aggregator].kind {
                 var offset = 1
                 for c in columns {
-                    if c.field == field { break }
-                    offset += c.squares ? 5 : 3
+                    if c.field == field {
+                        if c.counted {
+                            read.countColumn = offset
+                            offset += 1
+                        }
+                        read.column = offset  // the column's compensated sum
+                        break
+                    }
+                    offset += c.totalsWidth
                 }
-                column = offset + 1  // the column's sum; its count is the word before
             }
-            return (p.output, FeatureRead(aggregator: p.aggregator, operation: p.operation, column: column))
+            return (p.output, read)
         }
     }
 }
