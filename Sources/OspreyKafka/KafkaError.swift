@@ -44,6 +44,9 @@ public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
 /// and a refused one is reported by name with librdkafka's reason.
 func makeConfiguration(_ properties: [(String, String)]) throws(KafkaError) -> OpaquePointer {
     let conf = rd_kafka_conf_new()!
+    // librdkafka would print its own log lines on stderr; errors reach the
+    // owner through the error callback instead, where they are rate-limited.
+    rd_kafka_conf_set_log_cb(conf, nil)
     var errstr = [CChar](repeating: 0, count: 512)
     for (key, value) in properties {
         let result = rd_kafka_conf_set(conf, key, value, &errstr, errstr.count)

@@ -136,7 +136,7 @@ public final class StreamProcessor {
         let consumer = try KafkaConsumer(properties: properties, handlers: .init(
             assigned: { [unowned self] in self.assign($0) },
             revoked: { [unowned self] in self.revoke($0) },
-            error: { [log] in log("kafka: \($0)") }))
+            error: { [unowned self] in self.kafkaError($0) }))
         self.consumer = consumer
         if config.output.exactlyOnce {
             try producer.startTransactions()
@@ -176,6 +176,28 @@ public final class StreamProcessor {
         _ = producer.flush(timeoutMs: 10_000)
         self.consumer = nil
         log("stopped: \(counters.consumed) events consumed, \(counters.decided) decided, \(counters.deadLetters.values.reduce(0, +)) dead letters")
+    }
+
+    /// Kafka client errors, each distinct one logged at once and then at most
+    /// every 30 s with how often it recurred: a broker that is down for an hour
+    /// makes a few hundred lines, not a million.
+    var recentErrors: [String: (count: Int, logged: Date)] = [:]
+
+    func kafkaError(_ text: String) {
+        // Addresses and timings vary between repeats of the same problem.
+        let kind = String(text.prefix { $0 != ":" })
+        let now = Date()
+        if let seen = recentErrors[kind] {
+            if now.timeIntervalSince(seen.logged) >= 30 {
+                log("kafka: \(text) (\(seen.count + 1) times in the last \(Int(now.timeIntervalSince(seen.logged))) s)")
+                recentErrors[kind] = (0, now)
+            } else {
+                recentErrors[kind] = (seen.count + 1, seen.logged)
+            }
+        } else {
+            log("kafka: \(text)")
+            recentErrors[kind] = (0, now)
+        }
     }
 
     // MARK: Partitions
