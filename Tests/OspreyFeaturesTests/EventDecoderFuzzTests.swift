@@ -1,0 +1,85 @@
+import Foundation
+import OspreyJSON
+import Testing
+@testable import OspreyFeatures
+
+/// Seeded mutation fuzzing of the event decoder: whatever the bytes, it never
+/// crashes, and it accepts only strict JSON that carries every required field
+/// with its type. `OSPREY_FUZZ_ITERATIONS` and `OSPREY_FUZZ_SEED` run it longer
+/// or elsewhere (e.g. `OSPREY_FUZZ_ITERATIONS=2000000 swift test --filter EventDecoderFuzz`).
+@Suite("Event decoder fuzzing")
+struct EventDecoderFuzzTests {
+    struct SplitMix {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
+    }
+
+    static let fragments: [[UInt8]] = [
+        "NaN", "Infinity", "-", "1e999", "-0", "0.0e-400", "\"", "\\u", "\\ud800", "{", "}", "[", "]", ",", ":", "null",
+        "true", "\"event_id\":", "\"amount\":", "\"amount\":\"1\"", "\"event_time\":\"2026-02-30T00:00:00Z\"",
+        "\"event_time\":1e20", "[[[[[[[[[[", String(repeating: "[", count: 80), " ", "\u{00e9}", "\u{1F600}",
+    ].map { Array($0.utf8) } + [[0xFF], [0xC3], [0xED, 0xA0, 0x80], [0x00], [0xF4, 0x90, 0x80, 0x80]]
+
+    func mutate(_ input: [UInt8], _ rng: inout SplitMix) -> [UInt8] {
+        var bytes = input
+        for _ in 0..<(1 + rng.below(4)) {
+            switch rng.below(6) {
+            case 0 where !bytes.isEmpty: bytes[rng.below(bytes.count)] = UInt8(truncatingIfNeeded: rng.next())
+            case 1 where !bytes.isEmpty: bytes.removeSubrange(rng.below(bytes.count)...)
+            case 2: bytes.insert(contentsOf: Self.fragments[rng.below(Self.fragments.count)], at: rng.below(bytes.count + 1))
+            case 3 where bytes.count > 2:
+                let a = rng.below(bytes.count), b = rng.below(bytes.count)
+                bytes.removeSubrange(min(a, b)..<max(a, b))
+            case 4 where !bytes.isEmpty:
+                let i = rng.below(bytes.count)
+                bytes.insert(bytes[i], at: i)
+            default:
+                bytes += Self.fragments[rng.below(Self.fragments.count)]
+            }
+        }
+        return bytes
+    }
+
+    @Test("mutated events never crash the decoder; whatever it accepts is strict JSON with every required field")
+    func mutations() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let iterations = Int(environment["OSPREY_FUZZ_ITERATIONS"] ?? "") ?? 30_000
+        var rng = SplitMix(state: UInt64(environment["OSPREY_FUZZ_SEED"] ?? "") ?? 20_261_123)
+        let plan = try FeatureFixtures.plan()
+        let decoder = plan.decoder(forEventType: 0)
+        let engine = FeatureEngine(plan: plan)
+        var state = PartitionState(plan: plan)
+        var vector = engine.makeVector(eventType: 0)
+        var event = decoder.makeEvent()
+        let seeds = try FeatureFixtures.lines().prefix(200).map { $0 }
+        var accepted = 0
+        var reasons: [EventError.Reason: Int] = [:]
+        for i in 0..<iterations {
+            let input = mutate(seeds[i % seeds.count], &rng)
+            do {
+                try decoder.decode(input, into: &event)
+                accepted += 1
+                // Accepted bytes are valid JSON for an independent strict parser too.
+                let value = try JSONReader.parse(input)
+                for field in decoder.type.fields where field.required {
+                    #expect(event.present[decoder.index(ofField: field.name)!], "required \(field.name) missing in an accepted event")
+                    #expect(value[field.name] != nil && value[field.name] != .null)
+                }
+                #expect(abs(event.time) < Timestamp.limit)
+                // And the engine takes whatever the decoder accepts.
+                engine.process(event, eventType: 0, state: &state, into: &vector)
+            } catch let error as EventError {
+                reasons[error.reason, default: 0] += 1
+            }
+        }
+        #expect(accepted > 0)
+        #expect(reasons.count >= 6, "the mutations should reach many kinds of error: \(reasons)")
+    }
+}
