@@ -12,6 +12,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         .target(
@@ -40,6 +43,15 @@ let package = Package(
             name: "OspreyCore",
             dependencies: ["OspreyFeatures", "OspreyModel", "OspreyKafka", .product(name: "Yams", package: "Yams")]
         ),
+        .target(
+            name: "OspreyHTTP",
+            dependencies: [
+                "OspreyCore", "OspreyFeatures", "OspreyModel", "OspreyJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "osprey",
             dependencies: [
@@ -47,6 +59,7 @@ let package = Package(
                 "OspreyFeatures",
                 "OspreyKafka",
                 "OspreyCore",
+                "OspreyHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

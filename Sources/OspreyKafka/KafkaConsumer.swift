@@ -64,6 +64,9 @@ public final class KafkaConsumer {
         rd_kafka_destroy(handle)
     }
 
+    /// A handle that wakes a blocked ``poll(timeoutMs:_:)`` from another thread.
+    public func makeWaker() -> KafkaWaker { KafkaWaker(queue: rd_kafka_queue_get_consumer(handle)) }
+
     /// Subscribes to `topics`.
     public func subscribe(_ topics: [String]) throws(KafkaError) {
         let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
@@ -131,6 +134,14 @@ public final class KafkaConsumer {
             if e.offset >= 0 { result[TopicPartition(topic: String(cString: e.topic), partition: e.partition)] = e.offset }
         }
         return result
+    }
+
+    /// The last watermarks librdkafka received for the partition (no request; -1 if unknown).
+    public func cachedWatermarks(_ tp: TopicPartition) -> (low: Int64, high: Int64) {
+        var low: Int64 = -1
+        var high: Int64 = -1
+        _ = rd_kafka_get_watermark_offsets(handle, tp.topic, tp.partition, &low, &high)
+        return (low, high)
     }
 
     /// Stops fetching `partitions` (back-pressure) until ``resume(_:)``.
@@ -232,4 +243,19 @@ final class ConsumerContext {
             assignment.removeAll()
         }
     }
+}
+
+/// Wakes the consumer's poll from any thread (`rd_kafka_queue_yield` is
+/// thread-safe), so work handed to the polling thread is picked up at once.
+public final class KafkaWaker: @unchecked Sendable {
+    // @unchecked: the queue pointer is only passed to rd_kafka_queue_yield,
+    // which librdkafka documents as callable from any thread.
+    let queue: OpaquePointer?
+
+    init(queue: OpaquePointer?) { self.queue = queue }
+
+    deinit { if let queue { rd_kafka_queue_destroy(queue) } }
+
+    /// Makes the current or next poll return early.
+    public func wake() { if let queue { rd_kafka_queue_yield(queue) } }
 }

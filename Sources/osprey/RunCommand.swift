@@ -4,6 +4,9 @@ import Foundation
 import OspreyCore
 import OspreyFeatures
 import OspreyModel
+import OspreyHTTP
+import Logging
+import ServiceLifecycle
 
 /// Timestamped log lines on standard error.
 enum Log {
@@ -67,9 +70,19 @@ struct RunCommand: ParsableCommand {
             source.resume()
             sources.append(source)
         }
+        let mailbox = StreamMailbox()
+        let board = StatusBoard()
         let processor: StreamProcessor
         do {
-            processor = try StreamProcessor(config: daemonConfig, model: model, modelVersion: version, stop: stop, log: { Log.line($0) })
+            processor = try StreamProcessor(config: daemonConfig, model: model, modelVersion: version, stop: stop, mailbox: mailbox, board: board, log: { Log.line($0) })
+        } catch {
+            throw CLIError("\(error)")
+        }
+        // The HTTP port runs on Swift's concurrency runtime; the stream loop
+        // keeps this thread to itself.
+        let http = HTTPBackground.start(daemonConfig.http, mailbox: mailbox, board: board)
+        defer { http?.stop() }
+        do {
             try processor.run()
         } catch {
             throw CLIError("\(error)")
@@ -97,5 +110,38 @@ struct ValidateCommand: ParsableCommand {
         for type in types { print("  event type \(type.name): topic \(type.topic), \(type.fields.count) fields, \(type.features.count) features") }
         print("  model \(daemonConfig.model.path): version \(version), \(model.ensemble.trees.count) trees, features match")
         print("  decisions to \(daemonConfig.output.topic), dead letters to \(daemonConfig.output.deadLetterTopic)")
+    }
+}
+
+/// The HTTP server running in the background of `osprey run`.
+final class HTTPBackground: Sendable {
+    let group: ServiceGroup
+    let done = DispatchSemaphore(value: 0)
+
+    init(group: ServiceGroup) { self.group = group }
+
+    static func start(_ settings: HTTPSettings, mailbox: StreamMailbox, board: StatusBoard) -> HTTPBackground? {
+        guard settings.port > 0 else { return nil }
+        var logger = Logger(label: "osprey.http")
+        logger.logLevel = .warning
+        let app = HTTPServer(settings: settings, mailbox: mailbox, board: board).makeApplication(logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        let background = HTTPBackground(group: group)
+        Task.detached {
+            do {
+                try await group.run()
+            } catch {
+                Log.line("http: \(error)")
+            }
+            background.done.signal()
+        }
+        Log.line("http on \(settings.host):\(settings.port)")
+        return background
+    }
+
+    func stop() {
+        let group = self.group
+        Task.detached { await group.triggerGracefulShutdown() }
+        _ = done.wait(timeout: .now() + 10)
     }
 }

@@ -206,6 +206,14 @@ public struct HTTPSettings: Sendable, Equatable {
     public var host = "127.0.0.1"
     /// Port (0: no HTTP port).
     public var port = 8080
+    /// Bearer token for the admin routes (`nil`: admin routes always answer 401).
+    public var adminToken: String?
+    /// Largest accepted request body.
+    public var maxBodyBytes = 1 << 20
+    /// Largest `{"events": [...]}` batch.
+    public var maxBatch = 100
+    /// Consumer lag (events, per partition) above which /readyz fails.
+    public var readyMaxLag: Int64 = 10_000
 
     static func load(_ node: ConfigNode?, problems: ConfigProblems) -> HTTPSettings {
         var settings = HTTPSettings()
@@ -213,6 +221,10 @@ public struct HTTPSettings: Sendable, Equatable {
         node.rejectUnknownKeys(["host", "port", "admin_token", "max_body_bytes", "max_batch", "ready_max_lag"])
         if let host = node["host"]?.string { settings.host = host }
         if let port = node["port"]?.int { settings.port = port }
+        settings.adminToken = node["admin_token"]?.string
+        if let n = node["max_body_bytes"]?.byteSize { settings.maxBodyBytes = n }
+        if let n = node["max_batch"]?.int { settings.maxBatch = max(1, n) }
+        if let n = node["ready_max_lag"]?.int { settings.readyMaxLag = Int64(max(0, n)) }
         return settings
     }
 }

@@ -76,6 +76,7 @@ public enum EnvironmentOverrides {
             }
         }
         if let v = env["OSPREY_HTTP_HOST"] { http.host = v }
+        if let v = env["OSPREY_ADMIN_TOKEN"] { http.adminToken = v.isEmpty ? nil : v }
         if let v = env["OSPREY_HTTP_PORT"] {
             if let port = Int(v), (0...65535).contains(port) { http.port = port } else { fail("OSPREY_HTTP_PORT", "'\(v)' is not a port number (0-65535)") }
         }

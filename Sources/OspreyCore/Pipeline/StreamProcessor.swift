@@ -50,6 +50,15 @@ public final class StreamProcessor {
 
     var consumer: KafkaConsumer?
     let producer: KafkaProducer
+    /// Requests from the HTTP port, served by the loop.
+    public let mailbox: StreamMailbox
+    /// Health, readiness and metrics, published by the loop.
+    public let board: StatusBoard
+    var status = StreamStatus()
+    var lastPublish = Date.distantPast
+    var consumedByPartition: [TopicPartition: UInt64] = [:]
+    var httpWriters: [DecisionRecordWriter] = []
+    var emptyStates: [PartitionState] = []
     var partitions: [TopicPartition: PartitionRuntime] = [:]
     /// Running totals.
     public private(set) var counters = Counters()
@@ -77,8 +86,11 @@ public final class StreamProcessor {
     }
 
     /// Prepares the processor; Kafka connections open in ``run()``.
-    public init(config: DaemonConfig, model: GradientBoostedModel, modelVersion: String, stop: StopFlag, log: @escaping @Sendable (String) -> Void) throws {
+    public init(config: DaemonConfig, model: GradientBoostedModel, modelVersion: String, stop: StopFlag,
+                mailbox: StreamMailbox = StreamMailbox(), board: StatusBoard = StatusBoard(), log: @escaping @Sendable (String) -> Void) throws {
         stopFlag = stop
+        self.mailbox = mailbox
+        self.board = board
         self.config = config
         plan = FeaturePlan(spec: config.spec)
         engine = FeatureEngine(plan: plan)
@@ -102,6 +114,18 @@ public final class StreamProcessor {
         }
         self.types = types
         outputTopic = config.output.topic
+        httpWriters = config.spec.eventTypes.map { type in
+            DecisionRecordWriter(eventType: type.name, entityField: type.messageKeyField, featureNames: type.featureNames, modelVersion: modelVersion, includeFeatures: true)
+        }
+        let compiled = plan
+        emptyStates = config.spec.eventTypes.map { _ in PartitionState(plan: compiled) }
+        status.modelVersion = modelVersion
+        status.modelPath = config.model.path
+        status.modelTrees = model.ensemble.trees.count
+        status.modelFeatures = model.featureNames
+        status.modelLoadedAt = Int64(Date().timeIntervalSince1970 * 1000)
+        status.readyMaxLag = config.http.readyMaxLag
+        board.publish(status)
         budget = config.state.memoryBudget.map(MemoryBudget.init)
         scratch.contributions = [Double](repeating: 0, count: explainer.valueCount)
         var producerProperties: [(String, String)] = [
@@ -143,6 +167,9 @@ public final class StreamProcessor {
             log("exactly-once: transactional producer ready; decisions commit with their input offsets")
         }
         try consumer.subscribe(config.spec.eventTypes.map(\.topic))
+        let waker = consumer.makeWaker()
+        mailbox.setWaker { waker.wake() }
+        status.running = true
         log("consuming \(config.spec.eventTypes.map(\.topic).joined(separator: ", ")) as group \(config.kafka.groupID); decisions to \(config.output.topic), dead letters to \(config.output.deadLetterTopic)")
         for type in config.spec.eventTypes where !type.partitionLocalFeatures.isEmpty {
             log("note: \(type.partitionLocalFeatures.joined(separator: ", ")) follow entities other than the message key (\(type.messageKeyField)); each partition computes them from its own events")
@@ -153,6 +180,8 @@ public final class StreamProcessor {
             var handled = 0
             while handled < 1000, consumer.poll(timeoutMs: handled == 0 ? 50 : 0, { handle($0) }) { handled += 1 }
             producer.poll(timeoutMs: 0)
+            serveMailbox()
+            if Date().timeIntervalSince(lastPublish) >= 0.25 { publishStatus() }
             // Back-pressure: stop fetching while the producer is far behind.
             if !paused && producer.queueLength > config.kafka.maxInFlight {
                 consumer.pause(Array(partitions.keys))
@@ -169,12 +198,18 @@ public final class StreamProcessor {
             }
             commitWrittenCheckpoints()
         }
+        status.stopping = true
+        publishStatus()
+        mailbox.setWaker(nil)
+        for request in mailbox.take() { refuse(request) }
         log("stopping: finishing in-flight events")
         if !failed { checkpoint(Array(partitions.keys), reason: "shutdown") }
         consumer.close()
         writer?.stop()
         _ = producer.flush(timeoutMs: 10_000)
         self.consumer = nil
+        status.running = false
+        publishStatus()
         log("stopped: \(counters.consumed) events consumed, \(counters.decided) decided, \(counters.deadLetters.values.reduce(0, +)) dead letters")
     }
 
@@ -198,6 +233,148 @@ public final class StreamProcessor {
             log("kafka: \(text)")
             recentErrors[kind] = (0, now)
         }
+    }
+
+    // MARK: HTTP requests and status
+
+    func publishStatus() {
+        lastPublish = Date()
+        status.consumed = Dictionary(uniqueKeysWithValues: consumedByPartition.map { ($0.key.description, $0.value) })
+        var lag: [String: Int64] = [:]
+        var entities = 0
+        var bytes = 0
+        for (tp, runtime) in partitions {
+            let high = consumer?.cachedWatermarks(tp).high ?? -1
+            if high >= 0 { lag[tp.description] = max(0, high - max(runtime.nextOffset, 0)) }
+            entities += runtime.state.entityCount
+            bytes += runtime.state.approximateBytes
+        }
+        status.lag = lag
+        status.entities = entities
+        status.stateBytes = bytes
+        status.assigned = partitions.count
+        status.deadLetters = counters.deadLetters
+        status.decisions = counters.decisions
+        status.lateEvents = counters.late
+        status.producerQueue = producer.queueLength
+        status.deliveryFailures = producer.failed
+        status.checkpoints = counters.checkpoints
+        board.publish(status)
+    }
+
+    func refuse(_ request: StreamMailbox.Request) {
+        switch request {
+        case .score(_, _, _, let reply): reply.resume(returning: .failure(status: 503, code: "stopping", message: "the daemon is shutting down", field: nil, index: nil))
+        case .entity(_, _, let reply): reply.resume(returning: .failure(status: 503, code: "stopping", message: "the daemon is shutting down"))
+        }
+    }
+
+    func serveMailbox() {
+        for request in mailbox.take() {
+            switch request {
+            case .score(let typeName, let events, let explain, let reply):
+                reply.resume(returning: scoreForHTTP(typeName: typeName, events: events, explain: explain))
+            case .entity(let field, let id, let reply):
+                reply.resume(returning: describeEntity(field: field, id: id))
+            }
+        }
+    }
+
+    /// Scores events as the stream would at this moment, changing nothing:
+    /// the state of the partition holding the event's key entity is previewed.
+    func scoreForHTTP(typeName: String?, events: [[UInt8]], explain: Bool) -> ScoreAnswer {
+        let typeIndex: Int
+        if let typeName {
+            guard let i = plan.eventTypeIndex(named: typeName) else {
+                return .failure(status: 400, code: "unknown_event_type", message: "no event type '\(typeName)'; configured: \(config.spec.eventTypes.map(\.name).joined(separator: ", "))", field: "event_type", index: nil)
+            }
+            typeIndex = i
+        } else if config.spec.eventTypes.count == 1 {
+            typeIndex = 0
+        } else {
+            return .failure(status: 400, code: "event_type_needed", message: "several event types are configured; add ?event_type=NAME", field: "event_type", index: nil)
+        }
+        let type = types[typeIndex]
+        let spec = config.spec.eventTypes[typeIndex]
+        var results: [[UInt8]] = []
+        var event = type.decoder.makeEvent()
+        var vector = engine.makeVector(eventType: typeIndex)
+        for (index, bytes) in events.enumerated() {
+            let started = DispatchTime.now().uptimeNanoseconds
+            do throws(EventError) {
+                try type.decoder.decode(bytes, into: &event)
+            } catch {
+                return .failure(status: 400, code: error.reason.code, message: error.message, field: error.field, index: events.count > 1 ? index : nil)
+            }
+            let key = event.strings[type.keyField] ?? event.id
+            let owner = partitions.first { $0.value.eventType == typeIndex && $0.value.state.tables.contains { $0.entity(key) != nil } }?.value
+                ?? partitions.values.first { $0.eventType == typeIndex }
+            engine.preview(event, eventType: typeIndex, state: owner?.state ?? emptyStates[typeIndex], into: &vector)
+            let score = score(vector)
+            var json = JSONText(capacity: 1024)
+            httpWriters[typeIndex].write(
+                into: &json, eventID: event.id, entity: key, score: score, decision: config.policy.outcome(for: score),
+                reasons: scratch.reasons[...], vector: vector, processedAt: Int64(Date().timeIntervalSince1970 * 1000),
+                latencyMicros: Int64((DispatchTime.now().uptimeNanoseconds - started) / 1000),
+                source: .init(topic: "http", partition: -1, offset: -1))
+            if explain, let phi = try? explainer.contributions(vector.values, method: .exact) {
+                json.bytes.removeLast()  // the closing brace
+                json.raw(",\"explanation\":{\"method\":\"treeshap\",\"bias\":")
+                json.number(phi[spec.features.count])
+                json.raw(",\"contributions\":{")
+                for (i, feature) in spec.features.enumerated() {
+                    if i > 0 { json.raw(",") }
+                    json.string(feature.name)
+                    json.raw(":")
+                    json.number(phi[i])
+                }
+                json.raw("}}}")
+            }
+            results.append(json.bytes)
+        }
+        return .results(results)
+    }
+
+    func describeEntity(field: String, id: String) -> EntityAnswer {
+        var kinds: [(type: Int, kind: Int)] = []
+        for t in config.spec.eventTypes.indices {
+            for (f, k) in engine.entityKinds(ofEventType: t) where f == field { kinds.append((t, k)) }
+        }
+        guard !kinds.isEmpty else {
+            return .failure(status: 404, code: "unknown_entity_type", message: "no feature follows '\(field)'")
+        }
+        var json = JSONText(capacity: 512)
+        json.raw("{\"entity_field\":")
+        json.string(field)
+        json.raw(",\"entity\":")
+        json.string(id)
+        json.raw(",\"event_types\":[")
+        var found = false
+        for (t, k) in kinds {
+            for (tp, runtime) in partitions where runtime.eventType == t {
+                guard let (clock, features) = engine.describe(entity: id, kind: k, in: runtime.state) else { continue }
+                if found { json.raw(",") }
+                found = true
+                json.raw("{\"event_type\":")
+                json.string(config.spec.eventTypes[t].name)
+                json.raw(",\"partition\":")
+                json.string(tp.description)
+                json.raw(",\"last_event_time\":")
+                json.integer(clock)
+                json.raw(",\"stream_time\":")
+                json.integer(runtime.state.streamTime)
+                json.raw(",\"features\":{")
+                for (i, f) in features.enumerated() {
+                    if i > 0 { json.raw(",") }
+                    json.string(f.name)
+                    json.raw(":")
+                    json.number(f.value)
+                }
+                json.raw("}}")
+            }
+        }
+        json.raw("]}")
+        return found ? .found(json.bytes) : .failure(status: 404, code: "unknown_entity", message: "no state for \(field) '\(id)' on this instance")
     }
 
     // MARK: Partitions
@@ -414,6 +591,7 @@ public final class StreamProcessor {
         guard let runtime = partitions[tp] else { return }
         let started = DispatchTime.now().uptimeNanoseconds
         counters.consumed += 1
+        consumedByPartition[tp, default: 0] += 1
         let type = types[runtime.eventType]
         do throws(EventError) {
             try type.decoder.decode(message.value, into: &type.event)
@@ -452,6 +630,12 @@ public final class StreamProcessor {
         counters.decided += 1
         counters.decisions[decision, default: 0] += 1
         runtime.nextOffset = message.offset + 1
+        status.score.observe(score)
+        status.processingSeconds.observe(Double(finished - started) / 1e9)
+        status.endToEndSeconds.observe(Date().timeIntervalSince1970 - Double(type.vector.eventTime) / 1000)
+        status.vectors += 1
+        let names = config.spec.eventTypes[runtime.eventType].features
+        for (i, v) in type.vector.values.enumerated() where v.isNaN { status.featureMissing[names[i].name, default: 0] += 1 }
     }
 
     func score(_ vector: FeatureVector) -> Double {

@@ -199,3 +199,25 @@ extension EntityTable {
     @inline(__always)
     static func modify(_ value: inout EntityState, _ body: (inout EntityState) -> Void) { body(&value) }
 }
+
+extension FeatureEngine {
+    /// The entity kinds, by entity field, of event type `eventType`.
+    public func entityKinds(ofEventType eventType: Int) -> [(field: String, kind: Int)] {
+        plan.events[eventType].kinds.map { k in (String(plan.kinds[k].name.split(separator: ".").last ?? ""), k) }
+    }
+
+    /// The current values of the features an entity holds (windows read at the
+    /// entity's clock, `last` values), by feature name, and its clock; `nil`
+    /// when the entity is unknown or expired at `state`'s stream time.
+    public func describe(entity key: String, kind k: Int, in state: PartitionState) -> (clock: Int64, features: [(name: String, value: Double)])? {
+        let kind = plan.kinds[k]
+        guard let entity = state.tables[k].entity(key), entity.clock != .min,
+              state.streamTime == .min || entity.clock >= state.streamTime &- kind.ttl else { return nil }
+        let names = plan.spec.eventTypes[kind.eventType].featureNames
+        var vector = FeatureVector(count: names.count)
+        read(entity, kind: kind, time: entity.clock, into: &vector, pre: true)
+        read(entity, kind: kind, time: entity.clock, into: &vector, pre: false)
+        let outputs = (kind.preReads.map(\.output) + kind.postReads.map(\.output)).sorted()
+        return (entity.clock, outputs.map { (names[$0], vector.values[$0]) })
+    }
+}

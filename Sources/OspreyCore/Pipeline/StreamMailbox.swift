@@ -1,0 +1,65 @@
+import Synchronization
+
+/// Work the HTTP port hands to the stream thread, which owns all state.
+///
+/// HTTP handlers never touch partition state: they post a request here and
+/// await the answer; the stream loop serves requests between events, with the
+/// same code that processes the stream. Scoring requests preview the state
+/// (they change nothing).
+public final class StreamMailbox: Sendable {
+    /// One request and where its answer goes.
+    public enum Request: Sendable {
+        /// Score raw events (JSON bytes) of `eventType` (nil: the only type).
+        case score(eventType: String?, events: [[UInt8]], explain: Bool, reply: CheckedContinuation<ScoreAnswer, Never>)
+        /// The current features of entity `id` of kind `entityField`.
+        case entity(entityField: String, id: String, reply: CheckedContinuation<EntityAnswer, Never>)
+    }
+
+    private let pending = Mutex<[Request]>([])
+    private let waker = Mutex<(@Sendable () -> Void)?>(nil)
+
+    /// An empty mailbox.
+    public init() {}
+
+    /// Posts a request and wakes the stream thread.
+    public func post(_ request: Request) {
+        pending.withLock { $0.append(request) }
+        waker.withLock { $0 }?()
+    }
+
+    /// Scores events through the stream thread.
+    public func score(eventType: String?, events: [[UInt8]], explain: Bool) async -> ScoreAnswer {
+        await withCheckedContinuation { post(.score(eventType: eventType, events: events, explain: explain, reply: $0)) }
+    }
+
+    /// Reads an entity's features through the stream thread.
+    public func entity(field: String, id: String) async -> EntityAnswer {
+        await withCheckedContinuation { post(.entity(entityField: field, id: id, reply: $0)) }
+    }
+
+    func setWaker(_ wake: (@Sendable () -> Void)?) { waker.withLock { $0 = wake } }
+
+    func take() -> [Request] {
+        pending.withLock { requests in
+            let taken = requests
+            requests.removeAll()
+            return taken
+        }
+    }
+}
+
+/// The answer to a scoring request.
+public enum ScoreAnswer: Sendable {
+    /// One JSON object per event, in request order.
+    case results([[UInt8]])
+    /// The request cannot be served: HTTP status, error code, message, field, event index.
+    case failure(status: Int, code: String, message: String, field: String?, index: Int?)
+}
+
+/// The answer to an entity lookup.
+public enum EntityAnswer: Sendable {
+    /// The entity's features as a JSON object.
+    case found([UInt8])
+    /// No such entity kind or entity.
+    case failure(status: Int, code: String, message: String)
+}

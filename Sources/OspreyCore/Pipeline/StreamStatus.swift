@@ -1,0 +1,92 @@
+import Synchronization
+
+/// What the stream thread publishes for health, readiness and metrics.
+///
+/// The loop copies its counters here a few times a second; HTTP handlers read
+/// the last copy, so scraping never touches (or slows) the stream.
+public struct StreamStatus: Sendable {
+    public var modelVersion = ""
+    public var modelPath = ""
+    public var modelTrees = 0
+    public var modelFeatures: [String] = []
+    public var modelLoadedAt: Int64 = 0
+    public var running = false
+    public var stopping = false
+    /// Per input partition ("topic-partition"): consumed events and lag (high watermark − next offset).
+    public var consumed: [String: UInt64] = [:]
+    public var lag: [String: Int64] = [:]
+    public var deadLetters: [String: UInt64] = [:]
+    public var decisions: [String: UInt64] = [:]
+    public var lateEvents: UInt64 = 0
+    public var producerQueue = 0
+    public var deliveryFailures: UInt64 = 0
+    public var checkpoints: UInt64 = 0
+    public var lastCheckpointAt: Int64 = 0
+    public var entities = 0
+    public var stateBytes = 0
+    public var assigned = 0
+    /// Histograms: bucket upper bounds and cumulative-ready counts (last: +Inf), sum.
+    public var score = Histogram(bounds: [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])
+    public var processingSeconds = Histogram(bounds: [0.000_005, 0.00001, 0.000_025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.01])
+    public var endToEndSeconds = Histogram(bounds: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60])
+    /// Per feature: how many vectors had it missing, and vectors in total.
+    public var featureMissing: [String: UInt64] = [:]
+    public var vectors: UInt64 = 0
+    /// The largest lag allowed for readiness.
+    public var readyMaxLag: Int64 = 10_000
+
+    /// Ready: model loaded, partitions assigned (and so restored), lag within bound, not stopping.
+    public var isReady: Bool {
+        !modelVersion.isEmpty && running && !stopping && assigned > 0 && (lag.values.max() ?? 0) <= readyMaxLag
+    }
+
+    /// Why not ready, for the /readyz body.
+    public var notReadyReasons: [String] {
+        var reasons: [String] = []
+        if modelVersion.isEmpty { reasons.append("no model loaded") }
+        if !running { reasons.append("not consuming yet") }
+        if stopping { reasons.append("stopping") }
+        if assigned == 0 { reasons.append("no partitions assigned") }
+        if let worst = lag.max(by: { $0.value < $1.value }), worst.value > readyMaxLag {
+            reasons.append("consumer lag \(worst.value) on \(worst.key) is over \(readyMaxLag)")
+        }
+        return reasons
+    }
+}
+
+/// A fixed-bucket histogram (Prometheus style).
+public struct Histogram: Sendable {
+    public let bounds: [Double]
+    /// Counts per bucket (not cumulative); the last is above every bound.
+    public var counts: [UInt64]
+    public var sum = 0.0
+    public var total: UInt64 = 0
+
+    public init(bounds: [Double]) {
+        self.bounds = bounds
+        counts = Array(repeating: 0, count: bounds.count + 1)
+    }
+
+    @inline(__always)
+    public mutating func observe(_ value: Double) {
+        guard value.isFinite else { return }
+        var i = 0
+        while i < bounds.count && value > bounds[i] { i += 1 }
+        counts[i] += 1
+        sum += value
+        total += 1
+    }
+}
+
+/// The last published ``StreamStatus``.
+public final class StatusBoard: Sendable {
+    private let status = Mutex(StreamStatus())
+
+    /// An empty board.
+    public init() {}
+
+    /// The last status.
+    public var current: StreamStatus { status.withLock { $0 } }
+
+    func publish(_ value: StreamStatus) { status.withLock { $0 = value } }
+}

@@ -1,0 +1,96 @@
+import OspreyCore
+
+/// Renders the published status in the Prometheus text exposition format
+/// (version 0.0.4): `osprey_` prefix, `_total` counters, base units.
+enum PrometheusText {
+    static func render(_ s: StreamStatus, requests: RequestMetrics.Snapshot) -> String {
+        var out = ""
+        func help(_ name: String, _ type: String, _ text: String) {
+            out += "# HELP \(name) \(text)\n# TYPE \(name) \(type)\n"
+        }
+        func label(_ v: String) -> String {
+            var e = ""
+            for c in v { switch c { case "\\": e += "\\\\"; case "\"": e += "\\\""; case "\n": e += "\\n"; default: e.append(c) } }
+            return e
+        }
+        func number(_ d: Double) -> String { d.isNaN ? "NaN" : d.isInfinite ? (d > 0 ? "+Inf" : "-Inf") : "\(d)" }
+        func histogram(_ name: String, _ h: Histogram, labels: String = "") {
+            var cumulative: UInt64 = 0
+            let prefix = labels.isEmpty ? "" : labels + ","
+            for (i, bound) in h.bounds.enumerated() {
+                cumulative += h.counts[i]
+                out += "\(name)_bucket{\(prefix)le=\"\(number(bound))\"} \(cumulative)\n"
+            }
+            out += "\(name)_bucket{\(prefix)le=\"+Inf\"} \(h.total)\n"
+            let l = labels.isEmpty ? "" : "{\(labels)}"
+            out += "\(name)_sum\(l) \(number(h.sum))\n\(name)_count\(l) \(h.total)\n"
+        }
+
+        help("osprey_up", "gauge", "1 while the stream loop runs.")
+        out += "osprey_up \(s.running ? 1 : 0)\n"
+        help("osprey_ready", "gauge", "1 when /readyz answers 200.")
+        out += "osprey_ready \(s.isReady ? 1 : 0)\n"
+        help("osprey_model_info", "gauge", "The live model.")
+        out += "osprey_model_info{version=\"\(label(s.modelVersion))\",trees=\"\(s.modelTrees)\"} 1\n"
+        help("osprey_events_consumed_total", "counter", "Events consumed, per input partition.")
+        for (tp, n) in s.consumed.sorted(by: { $0.key < $1.key }) {
+            let (topic, partition) = split(tp)
+            out += "osprey_events_consumed_total{topic=\"\(label(topic))\",partition=\"\(partition)\"} \(n)\n"
+        }
+        help("osprey_invalid_events_total", "counter", "Events sent to the dead-letter topic, per reason.")
+        for (reason, n) in s.deadLetters.sorted(by: { $0.key < $1.key }) {
+            out += "osprey_invalid_events_total{reason=\"\(label(reason))\"} \(n)\n"
+        }
+        help("osprey_decisions_total", "counter", "Decisions published, per outcome and model version.")
+        for (outcome, n) in s.decisions.sorted(by: { $0.key < $1.key }) {
+            out += "osprey_decisions_total{decision=\"\(label(outcome))\",model_version=\"\(label(s.modelVersion))\"} \(n)\n"
+        }
+        help("osprey_late_events_total", "counter", "Events later than the allowed lateness (scored, state unchanged).")
+        out += "osprey_late_events_total \(s.lateEvents)\n"
+        help("osprey_score", "histogram", "Scores of published decisions.")
+        histogram("osprey_score", s.score)
+        help("osprey_processing_latency_seconds", "histogram", "From consuming an event to enqueuing its decision.")
+        histogram("osprey_processing_latency_seconds", s.processingSeconds)
+        help("osprey_end_to_end_latency_seconds", "histogram", "From an event's time to its decision.")
+        histogram("osprey_end_to_end_latency_seconds", s.endToEndSeconds)
+        help("osprey_consumer_lag", "gauge", "Events behind the partition's end.")
+        for (tp, lag) in s.lag.sorted(by: { $0.key < $1.key }) {
+            let (topic, partition) = split(tp)
+            out += "osprey_consumer_lag{topic=\"\(label(topic))\",partition=\"\(partition)\"} \(lag)\n"
+        }
+        help("osprey_assigned_partitions", "gauge", "Input partitions assigned to this instance.")
+        out += "osprey_assigned_partitions \(s.assigned)\n"
+        help("osprey_producer_queue_messages", "gauge", "Messages waiting for the broker's acknowledgement.")
+        out += "osprey_producer_queue_messages \(s.producerQueue)\n"
+        help("osprey_delivery_errors_total", "counter", "Messages the broker did not accept.")
+        out += "osprey_delivery_errors_total \(s.deliveryFailures)\n"
+        help("osprey_checkpoints_total", "counter", "Checkpoints written.")
+        out += "osprey_checkpoints_total \(s.checkpoints)\n"
+        help("osprey_state_entities", "gauge", "Entities held in feature state.")
+        out += "osprey_state_entities \(s.entities)\n"
+        help("osprey_state_bytes", "gauge", "Estimated bytes of feature state.")
+        out += "osprey_state_bytes \(s.stateBytes)\n"
+        help("osprey_feature_missing_total", "counter", "Feature vectors with the feature missing.")
+        for (name, n) in s.featureMissing.sorted(by: { $0.key < $1.key }) {
+            out += "osprey_feature_missing_total{feature=\"\(label(name))\"} \(n)\n"
+        }
+        help("osprey_feature_vectors_total", "counter", "Feature vectors computed for decisions.")
+        out += "osprey_feature_vectors_total \(s.vectors)\n"
+        help("osprey_http_requests_total", "counter", "HTTP requests, per route and status.")
+        for (route, statuses) in requests.counts.sorted(by: { $0.key < $1.key }) {
+            for (status, n) in statuses.sorted(by: { $0.key < $1.key }) {
+                out += "osprey_http_requests_total{route=\"\(label(route))\",status=\"\(status)\"} \(n)\n"
+            }
+        }
+        help("osprey_http_request_duration_seconds", "histogram", "HTTP request latency, per route.")
+        for (route, h) in requests.latency.sorted(by: { $0.key < $1.key }) {
+            histogram("osprey_http_request_duration_seconds", h, labels: "route=\"\(label(route))\"")
+        }
+        return out
+    }
+
+    static func split(_ tp: String) -> (String, String) {
+        guard let dash = tp.lastIndex(of: "-") else { return (tp, "") }
+        return (String(tp[..<dash]), String(tp[tp.index(after: dash)...]))
+    }
+}
