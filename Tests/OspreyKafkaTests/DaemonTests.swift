@@ -29,6 +29,7 @@ struct DaemonTests {
             "OSPREY_DLQ_TOPIC": dlq,
             "OSPREY_CHECKPOINT_DIR": directory.appendingPathComponent("checkpoints").path,
             "OSPREY_CHECKPOINT_INTERVAL": "1s",
+            "OSPREY_HTTP_PORT": "0",
         ])
     }
 

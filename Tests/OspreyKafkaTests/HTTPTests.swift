@@ -1,0 +1,142 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import OspreyJSON
+import Testing
+
+/// The side HTTP port of a running daemon.
+@Suite("HTTP port", .enabled(if: TestBroker.enabled, "no broker: run Deploy/scripts/test.sh"), .serialized)
+struct HTTPTests {
+    struct Reply {
+        var status: Int
+        var body: [UInt8]
+        var json: JSONValue? { try? JSONReader.parse(body) }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    /// A blocking HTTP call (the tests are synchronous).
+    func call(_ method: String, _ url: String, body: [UInt8]? = nil, headers: [String: String] = [:]) throws -> Reply {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        request.httpBody = body.map { Data($0) }
+        for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Reply?
+        URLSession.shared.dataTask(with: request) { data, response, _ in
+            result = Reply(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: Array(data ?? Data()))
+            done.signal()
+        }.resume()
+        _ = done.wait(timeout: .now() + 30)
+        return try #require(result, "\(method) \(url) got no answer")
+    }
+
+    func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    @Test("score, entities, health, readiness, metrics and errors; the HTTP score equals the stream's decision for the same event and state")
+    func endToEnd() throws {
+        let input = try TestBroker.createTopic("http-payments")
+        let decisions = try TestBroker.createTopic("http-decisions")
+        let dlq = try TestBroker.createTopic("http-dlq")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("osprey-http-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let port = freePort()
+        let base = "http://127.0.0.1:\(port)"
+        let (lines, bad) = PaymentStream.lines(count: 1000, seed: 3)
+        try Daemon.produce(lines, topic: input)
+        let log = directory.appendingPathComponent("osprey.log")
+        let process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: [
+            "OSPREY_KAFKA_BOOTSTRAP": try TestBroker.address(), "OSPREY_GROUP_ID": "osprey-http-\(UUID().uuidString.prefix(6))",
+            "OSPREY_INPUT_TOPICS": input, "OSPREY_OUTPUT_TOPIC": decisions, "OSPREY_DLQ_TOPIC": dlq,
+            "OSPREY_CHECKPOINT_DIR": directory.appendingPathComponent("checkpoints").path,
+            "OSPREY_HTTP_PORT": "\(port)", "OSPREY_ADMIN_TOKEN": "s3cret", "OSPREY_HTTP_MAX_BODY_BYTES": "65536",
+        ], log: log)
+        defer { kill(process.processIdentifier, SIGKILL) }
+
+        // Alive at once; ready once partitions are assigned and caught up.
+        var health = try? call("GET", "\(base)/healthz")
+        for _ in 0..<100 where health?.status != 200 {
+            usleep(100_000)
+            health = try? call("GET", "\(base)/healthz")
+        }
+        #expect(health?.status == 200)
+        var ready = try call("GET", "\(base)/readyz")
+        let deadline = Date().addingTimeInterval(60)
+        while ready.status != 200 && Date() < deadline {
+            #expect(ready.status == 503 && ready.json?["reasons"] != nil)
+            usleep(200_000)
+            ready = try call("GET", "\(base)/readyz")
+        }
+        #expect(ready.status == 200)
+        _ = try Daemon.read(decisions, count: 1000 - bad, timeout: 60)
+
+        // The same event through HTTP, then through the stream: same state, same answer.
+        let event = #"{"event_id":"probe-1","event_time":1795382000000,"card_id":"c-7","merchant_id":"m-3","amount":812.5,"currency":"USD","country":"FR","mcc":5411,"channel":"web"}"#
+        let scored = try call("POST", "\(base)/v1/score?explain=true", body: Array(event.utf8))
+        #expect(scored.status == 200, "\(scored.text)")
+        let answer = try #require(scored.json)
+        try Daemon.produce([event], topic: input)
+        let streamed = try Daemon.read(decisions, count: 1000 - bad + 1, timeout: 60)
+        let decision = try #require(streamed.compactMap { try? JSONReader.parse($0.value) }.first { $0["event_id"]?.stringValue == "probe-1" })
+        #expect(answer["score"] == decision["score"])
+        #expect(answer["decision"] == decision["decision"])
+        #expect(answer["features"] == decision["features"])
+        #expect(answer["reasons"] == decision["reasons"])
+        #expect(answer["explanation"]?["contributions"]?["amount"]?.numberValue != nil)
+
+        // Batches, entities, models.
+        let batch = try call("POST", "\(base)/v1/score", body: Array(#"{"events":[\#(event),\#(event)]}"#.utf8))
+        #expect(batch.status == 200 && batch.json?["results"]?.arrayValue?.count == 2)
+        let entity = try call("GET", "\(base)/v1/entities/card_id/c-7/features")
+        #expect(entity.status == 200, "\(entity.text)")
+        #expect(entity.json?["event_types"]?.arrayValue?.first?["features"]?["card_txn_count_1h"]?.numberValue != nil)
+        #expect(try call("GET", "\(base)/v1/entities/card_id/nobody/features").status == 404)
+        #expect(try call("GET", "\(base)/v1/entities/planet/earth/features").status == 404)
+        #expect(try call("GET", "\(base)/v1/models").json?["models"]?.arrayValue?.first?["version"]?.stringValue == "demo-1")
+
+        // Errors: each a JSON body with the right status, and the process stays up.
+        let wrongType = try call("POST", "\(base)/v1/score", body: Array(event.replacingOccurrences(of: "812.5", with: "\"812\"").utf8))
+        #expect(wrongType.status == 400 && wrongType.json?["error"]?.stringValue == "wrong_type" && wrongType.json?["field"]?.stringValue == "amount")
+        let missing = try call("POST", "\(base)/v1/score", body: Array(#"{"event_id":"x","event_time":1}"#.utf8))
+        #expect(missing.status == 400 && missing.json?["error"]?.stringValue == "missing_field")
+        for body in ["{\"event_id\":", "", "[]", "nul", "{\"events\":7}", "\u{00e9}\u{00e9}", "{\"amount\":1e999}"] {
+            let reply = try call("POST", "\(base)/v1/score", body: Array(body.utf8))
+            #expect(reply.status == 400 && reply.json?["error"] != nil, "\(body): \(reply.status) \(reply.text)")
+        }
+        #expect(try call("POST", "\(base)/v1/score", body: Array(repeating: 0x20, count: 70_000)).status == 413)
+        #expect(try call("POST", "\(base)/v1/models/reload").status == 401)
+        #expect(try call("POST", "\(base)/v1/models/reload", headers: ["Authorization": "Bearer wrong"]).status == 401)
+        #expect(try call("POST", "\(base)/v1/models/reload", headers: ["Authorization": "Bearer s3cret"]).status == 501)
+        let unknown = try call("GET", "\(base)/no/such/route")
+        #expect(unknown.status == 404 && unknown.json?["error"]?.stringValue == "not_found")
+
+        // Metrics: Prometheus text whose counters match what happened.
+        usleep(400_000)
+        let metrics = try call("GET", "\(base)/metrics")
+        #expect(metrics.status == 200)
+        let samples = metrics.text.split(separator: "\n").filter { !$0.hasPrefix("#") }
+        #expect(samples.allSatisfy { $0.split(separator: " ").count == 2 && Double($0.split(separator: " ")[1]) != nil }, "every sample is 'name{labels} value'")
+        func value(_ prefix: String) -> Double {
+            samples.filter { $0.hasPrefix(prefix) }.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
+        }
+        #expect(value("osprey_decisions_total{") == Double(1000 - bad + 1))
+        #expect(value("osprey_invalid_events_total{") == Double(bad))
+        #expect(value("osprey_events_consumed_total{") == 1001)
+        #expect(value("osprey_http_requests_total{route=\"/v1/models/reload\",status=\"401\"}") == 2)
+        #expect(value("osprey_ready ") == 1)
+
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+}
