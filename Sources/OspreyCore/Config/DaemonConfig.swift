@@ -36,7 +36,7 @@ public struct DaemonConfig: Sendable {
         var replaced: [String: String] = [:]
         let root = ConfigNode(node: EnvironmentOverrides.replacingScalars(parsed.node, environment: environment, replaced: &replaced), path: "", problems: problems)
         do throws(ConfigErrors) {
-            return try load(root: root, baseDirectory: baseDirectory, environment: environment, problems: problems)
+            return try load(root: root, baseDirectory: baseDirectory, environment: environment, alreadyApplied: Set(replaced.values), problems: problems)
         } catch {
             // Name the variable when a bad value came from the environment.
             throw ConfigErrors(error.errors.map { e in
@@ -46,7 +46,7 @@ public struct DaemonConfig: Sendable {
         }
     }
 
-    static func load(root: ConfigNode, baseDirectory: String, environment: [String: String], problems: ConfigProblems) throws(ConfigErrors) -> DaemonConfig {
+    static func load(root: ConfigNode, baseDirectory: String, environment: [String: String], alreadyApplied: Set<String>, problems: ConfigProblems) throws(ConfigErrors) -> DaemonConfig {
         root.rejectUnknownKeys(["events", "state", "checkpoints", "kafka", "output", "model", "decision", "http", "deployment"])
         let spec = FeatureSpecLoader.load(root: root, baseDirectory: baseDirectory)
         var state = StateSettings.load(root: root, baseDirectory: baseDirectory)
@@ -69,7 +69,7 @@ public struct DaemonConfig: Sendable {
             try problems.throwIfAny()
             throw ConfigErrors([ConfigError(path: "events", message: "missing")])
         }
-        EnvironmentOverrides.apply(environment, spec: &spec, state: &state, kafka: &kafka, output: &output, model: &model, http: &http, problems: problems)
+        EnvironmentOverrides.apply(environment, alreadyApplied: alreadyApplied, spec: &spec, state: &state, kafka: &kafka, output: &output, model: &model, http: &http, problems: problems)
         if output.topic.isEmpty { problems.add(ConfigError(path: "output.topic", message: "missing; name the topic decisions go to (or set OSPREY_OUTPUT_TOPIC)")) }
         if output.deadLetterTopic.isEmpty { problems.add(ConfigError(path: "output.dead_letter_topic", message: "missing; name the dead-letter topic (or set OSPREY_DLQ_TOPIC)")) }
         if model.path.isEmpty { problems.add(ConfigError(path: "model.path", message: "missing; give the model file (or set OSPREY_MODEL)")) }

@@ -51,9 +51,11 @@ public enum EnvironmentOverrides {
     }
 
     static func apply(
-        _ env: [String: String], spec: inout FeatureSpec, state: inout StateSettings, kafka: inout KafkaSettings,
+        _ environment: [String: String], alreadyApplied: Set<String> = [], spec: inout FeatureSpec, state: inout StateSettings, kafka: inout KafkaSettings,
         output: inout OutputSettings, model: inout ModelSettings, http: inout HTTPSettings, problems: ConfigProblems
     ) {
+        // A variable that already replaced a setting in the file is not read twice.
+        let env = environment.filter { !alreadyApplied.contains($0.key) }
         func fail(_ name: String, _ message: String) { problems.add(ConfigError(path: "$\(name)", message: message)) }
         if let v = env["OSPREY_KAFKA_BOOTSTRAP"] { kafka.bootstrap = v }
         if let v = env["OSPREY_GROUP_ID"] { kafka.groupID = v }
