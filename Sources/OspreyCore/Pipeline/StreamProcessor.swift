@@ -178,7 +178,11 @@ public final class StreamProcessor {
         var paused = false
         while !stopFlag.isRequested {
             var handled = 0
-            while handled < 1000, consumer.poll(timeoutMs: handled == 0 ? 50 : 0, { handle($0) }) { handled += 1 }
+            while handled < 1000, consumer.poll(timeoutMs: handled == 0 ? 50 : 0, { handle($0) }) {
+                handled += 1
+                // HTTP requests wait at most 64 events for their turn.
+                if handled & 63 == 0 { serveMailbox() }
+            }
             producer.poll(timeoutMs: 0)
             serveMailbox()
             if Date().timeIntervalSince(lastPublish) >= 0.25 { publishStatus() }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The HTTP scorer under load: wrk posts single events to /v1/score of a daemon
+# holding the payments example's state (100k cards), first alone, then while
+# events stream through at RATE/s; prints wrk's throughput and latency
+# percentiles and the stream's throughput in both runs.
+#
+#   Deploy/bench/http-bench.sh [SECONDS] [RATE]
+# Needs wrk (apt-get install wrk). OSPREY_BENCH_SKIP_BUILD=1 reuses the release build.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds="${1:-15}"
+rate="${2:-5000}"
+command -v swift >/dev/null 2>&1 || export PATH="$PATH:/opt/swift/usr/bin"
+command -v wrk >/dev/null 2>&1 || { apt-get install -y wrk >/dev/null 2>&1 || sudo apt-get install -y wrk >/dev/null; }
+source Deploy/scripts/kafka-env.sh
+osprey_install_kafka_deps
+[ "${OSPREY_BENCH_SKIP_BUILD:-0}" = 1 ] || swift build -c release --product osprey >/dev/null
+py=.venv-kafka/bin/python
+work="$(mktemp -d)"
+pid=""
+cleanup() { [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; broker_stop; rm -rf "$work"; }
+trap cleanup EXIT
+broker_start
+for t in payments payments-decisions; do create_topic "$t" 6; done
+create_topic payments-dlq 1
+echo "== loading state: 300k events over 100k cards"
+$py Deploy/tools/generate_events.py payments --count 300000 --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP"
+OSPREY_CHECKPOINT_DIR="$work/ck" OSPREY_HTTP_PORT=18088 OSPREY_OUTPUT_INCLUDE_FEATURES=false \
+    .build/release/osprey run --config Deploy/examples/payments/osprey.yaml 2>"$work/osprey.log" &
+pid=$!
+until curl -sf localhost:18088/readyz >/dev/null; do sleep 0.5; done
+# Wait until the preloaded events are all consumed, so "alone" is alone.
+until [ "$(curl -s localhost:18088/metrics | awk '/^osprey_consumer_lag/ {s+=$2} END {print s+0}')" = 0 ] \
+      && [ "$(curl -s localhost:18088/metrics | awk '/^osprey_decisions_total/ {s+=$2} END {print s+0}')" -ge 299000 ]; do sleep 0.5; done
+echo "== /v1/score alone for ${seconds}s"
+wrk -t2 -c32 -d"${seconds}s" --latency -s Deploy/bench/score.lua http://127.0.0.1:18088 | grep -E "Requests/sec|50%|99%|Non-2xx"
+echo "== /v1/score while the stream takes ${rate} events/s"
+before=$(curl -s localhost:18088/metrics | awk '/^osprey_decisions_total/ {s+=$2} END {print s}')
+$py Deploy/tools/generate_events.py payments --count $((rate * seconds)) --rate "$rate" --now --entities 100000 \
+    --kafka "$OSPREY_KAFKA_BOOTSTRAP" >/dev/null 2>&1 &
+gen=$!
+wrk -t2 -c32 -d"${seconds}s" --latency -s Deploy/bench/score.lua http://127.0.0.1:18088 | grep -E "Requests/sec|50%|99%|Non-2xx"
+after=$(curl -s localhost:18088/metrics | awk '/^osprey_decisions_total/ {s+=$2} END {print s}')
+wait $gen
+echo "stream during the HTTP load: $(( (after - before) / seconds )) decisions/s (offered ${rate}/s)"
