@@ -165,9 +165,11 @@ public final class KafkaConsumer {
 
 /// A message as consumed; its buffers are valid only inside the poll callback.
 public struct ConsumedMessage {
+    /// Where the message comes from.
     public let topic: String
     public let partition: Int32
     public let offset: Int64
+    /// The key and value bytes (owned by librdkafka; valid inside the callback only).
     public let key: UnsafeRawBufferPointer?
     public let value: UnsafeRawBufferPointer
     /// The message timestamp (epoch ms), -1 if none.

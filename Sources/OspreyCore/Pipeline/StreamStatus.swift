@@ -5,23 +5,29 @@ import Synchronization
 /// The loop copies its counters here a few times a second; HTTP handlers read
 /// the last copy, so scraping never touches (or slows) the stream.
 public struct StreamStatus: Sendable {
+    /// The live model: version, file, tree count, feature names, load time (epoch ms).
     public var modelVersion = ""
     public var modelPath = ""
     public var modelTrees = 0
     public var modelFeatures: [String] = []
     public var modelLoadedAt: Int64 = 0
+    /// The loop is consuming / has begun to stop.
     public var running = false
     public var stopping = false
     /// Per input partition ("topic-partition"): consumed events and lag (high watermark − next offset).
     public var consumed: [String: UInt64] = [:]
     public var lag: [String: Int64] = [:]
+    /// Dead letters per reason code, decisions per outcome, late events.
     public var deadLetters: [String: UInt64] = [:]
     public var decisions: [String: UInt64] = [:]
     public var lateEvents: UInt64 = 0
+    /// Messages awaiting the broker, and messages it refused.
     public var producerQueue = 0
     public var deliveryFailures: UInt64 = 0
+    /// Checkpoints written, and when the last one was (epoch ms).
     public var checkpoints: UInt64 = 0
     public var lastCheckpointAt: Int64 = 0
+    /// Entities and estimated bytes of feature state; assigned input partitions.
     public var entities = 0
     public var stateBytes = 0
     public var assigned = 0
@@ -56,17 +62,21 @@ public struct StreamStatus: Sendable {
 
 /// A fixed-bucket histogram (Prometheus style).
 public struct Histogram: Sendable {
+    /// Bucket upper bounds, ascending.
     public let bounds: [Double]
     /// Counts per bucket (not cumulative); the last is above every bound.
     public var counts: [UInt64]
+    /// Sum and number of observed values.
     public var sum = 0.0
     public var total: UInt64 = 0
 
+    /// An empty histogram with these bucket bounds.
     public init(bounds: [Double]) {
         self.bounds = bounds
         counts = Array(repeating: 0, count: bounds.count + 1)
     }
 
+    /// Counts one value (non-finite values are ignored).
     @inline(__always)
     public mutating func observe(_ value: Double) {
         guard value.isFinite else { return }

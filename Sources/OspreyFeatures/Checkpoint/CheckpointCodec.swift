@@ -181,7 +181,7 @@ public struct CheckpointSummary: Sendable, Equatable {
     public var checksum: UInt32
     /// The partition's stream time (epoch ms; `Int64.min`: none).
     public var streamTime: Int64
-    /// Counters at the time of the snapshot.
+    /// Counters at the time of the snapshot: events applied, late events, entity expiries.
     public var appliedEvents: UInt64
     public var lateEvents: UInt64
     public var expiredEntities: UInt64
