@@ -1,3 +1,4 @@
+import Foundation
 import OspreyCore
 
 /// Renders the published status in the Prometheus text exposition format
@@ -66,6 +67,13 @@ enum PrometheusText {
         out += "osprey_delivery_errors_total \(s.deliveryFailures)\n"
         help("osprey_checkpoints_total", "counter", "Checkpoints written.")
         out += "osprey_checkpoints_total \(s.checkpoints)\n"
+        help("osprey_checkpoint_duration_seconds", "histogram", "Time to encode, write and fsync one partition's checkpoint.")
+        histogram("osprey_checkpoint_duration_seconds", s.checkpointSeconds)
+        help("osprey_checkpoint_size_bytes", "gauge", "Size of the last checkpoint written.")
+        out += "osprey_checkpoint_size_bytes \(s.lastCheckpointBytes)\n"
+        help("osprey_checkpoint_age_seconds", "gauge", "Seconds since the last checkpoint was written (0: none yet).")
+        let age = s.lastCheckpointAt == 0 ? 0 : max(0, Double(Int64(Date().timeIntervalSince1970 * 1000) - s.lastCheckpointAt) / 1000)
+        out += "osprey_checkpoint_age_seconds \(age)\n"
         help("osprey_state_entities", "gauge", "Entities held in feature state.")
         out += "osprey_state_entities \(s.entities)\n"
         help("osprey_state_bytes", "gauge", "Estimated bytes of feature state.")

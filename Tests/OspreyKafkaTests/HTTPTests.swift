@@ -58,7 +58,7 @@ struct HTTPTests {
         let process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: [
             "OSPREY_KAFKA_BOOTSTRAP": try TestBroker.address(), "OSPREY_GROUP_ID": "osprey-http-\(UUID().uuidString.prefix(6))",
             "OSPREY_INPUT_TOPICS": input, "OSPREY_OUTPUT_TOPIC": decisions, "OSPREY_DLQ_TOPIC": dlq,
-            "OSPREY_CHECKPOINT_DIR": directory.appendingPathComponent("checkpoints").path,
+            "OSPREY_CHECKPOINT_DIR": directory.appendingPathComponent("checkpoints").path, "OSPREY_CHECKPOINT_INTERVAL": "1s",
             "OSPREY_HTTP_PORT": "\(port)", "OSPREY_ADMIN_TOKEN": "s3cret", "OSPREY_HTTP_MAX_BODY_BYTES": "65536",
         ], log: log)
         defer { kill(process.processIdentifier, SIGKILL) }
@@ -134,6 +134,8 @@ struct HTTPTests {
         #expect(value("osprey_events_consumed_total{") == 1001)
         #expect(value("osprey_http_requests_total{route=\"/v1/models/reload\",status=\"401\"}") == 2)
         #expect(value("osprey_ready ") == 1)
+        #expect(value("osprey_checkpoint_duration_seconds_count") >= 1, "a checkpoint interval has passed")
+        #expect(value("osprey_checkpoint_size_bytes") > 0)
 
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()

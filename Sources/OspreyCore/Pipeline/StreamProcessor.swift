@@ -266,6 +266,12 @@ public final class StreamProcessor {
         board.publish(status)
     }
 
+    func noteCheckpoint(bytes: Int, seconds: Double) {
+        status.lastCheckpointAt = Int64(Date().timeIntervalSince1970 * 1000)
+        status.lastCheckpointBytes = bytes
+        status.checkpointSeconds.observe(seconds)
+    }
+
     func refuse(_ request: StreamMailbox.Request) {
         switch request {
         case .score(_, _, _, let reply): reply.resume(returning: .failure(status: 503, code: "stopping", message: "the daemon is shutting down", field: nil, index: nil))
@@ -469,7 +475,9 @@ public final class StreamProcessor {
             if let store, runtime.nextOffset != runtime.checkpointedOffset {
                 do throws(CheckpointError) {
                     let metadata = CheckpointMetadata(topic: tp.topic, partition: tp.partition, nextOffset: runtime.nextOffset, createdAt: now, specFingerprint: plan.fingerprint, entityKinds: plan.entityKindNames)
-                    try store.write(runtime.state, metadata: metadata)
+                    let started = Date()
+                    let written = try store.write(runtime.state, metadata: metadata)
+                    noteCheckpoint(bytes: written.bytes, seconds: Date().timeIntervalSince(started))
                     runtime.checkpointedOffset = runtime.nextOffset
                     counters.checkpoints += 1
                 } catch {
@@ -503,7 +511,9 @@ public final class StreamProcessor {
         for (tp, runtime) in due {
             let metadata = CheckpointMetadata(topic: tp.topic, partition: tp.partition, nextOffset: runtime.nextOffset, createdAt: now, specFingerprint: plan.fingerprint, entityKinds: plan.entityKindNames)
             do throws(CheckpointError) {
-                try store.write(runtime.state, metadata: metadata)
+                let started = Date()
+                let written = try store.write(runtime.state, metadata: metadata)
+                noteCheckpoint(bytes: written.bytes, seconds: Date().timeIntervalSince(started))
             } catch {
                 log("checkpoint of \(tp) failed: \(error); stopping without committing (a restart resumes from the last commit)")
                 failed = true
@@ -573,6 +583,7 @@ public final class StreamProcessor {
                 continue
             }
             counters.checkpoints += 1
+            noteCheckpoint(bytes: done.bytes, seconds: done.seconds)
             runtime.checkpointedOffset = max(runtime.checkpointedOffset, done.nextOffset)
             if done.nextOffset > runtime.committedOffset { offsets[tp] = done.nextOffset }
         }

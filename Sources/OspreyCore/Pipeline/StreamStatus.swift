@@ -24,9 +24,11 @@ public struct StreamStatus: Sendable {
     /// Messages awaiting the broker, and messages it refused.
     public var producerQueue = 0
     public var deliveryFailures: UInt64 = 0
-    /// Checkpoints written, and when the last one was (epoch ms).
+    /// Checkpoints written, when the last one was (epoch ms), its size, and how long writes take.
     public var checkpoints: UInt64 = 0
     public var lastCheckpointAt: Int64 = 0
+    public var lastCheckpointBytes = 0
+    public var checkpointSeconds = Histogram(bounds: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
     /// Entities and estimated bytes of feature state; assigned input partitions.
     public var entities = 0
     public var stateBytes = 0
