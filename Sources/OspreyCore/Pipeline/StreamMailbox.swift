@@ -16,7 +16,15 @@ public final class StreamMailbox: Sendable {
     }
 
     private let pending = Mutex<[Request]>([])
-    private let waker = Mutex<(@Sendable () -> Void)?>(nil)
+    // The wake function sits in a class box: a bare closure stored in a
+    // generic Mutex is re-wrapped in reabstraction thunks on every inout
+    // access, and the chain grows with each request.
+    private let waker = Mutex<Waker?>(nil)
+
+    final class Waker: Sendable {
+        let wake: @Sendable () -> Void
+        init(_ wake: @escaping @Sendable () -> Void) { self.wake = wake }
+    }
 
     /// An empty mailbox.
     public init() {}
@@ -24,7 +32,7 @@ public final class StreamMailbox: Sendable {
     /// Posts a request and wakes the stream thread.
     public func post(_ request: Request) {
         pending.withLock { $0.append(request) }
-        waker.withLock { $0 }?()
+        waker.withLock { $0 }?.wake()
     }
 
     /// Scores events through the stream thread.
@@ -37,7 +45,10 @@ public final class StreamMailbox: Sendable {
         await withCheckedContinuation { post(.entity(entityField: field, id: id, reply: $0)) }
     }
 
-    func setWaker(_ wake: (@Sendable () -> Void)?) { waker.withLock { $0 = wake } }
+    func setWaker(_ wake: (@Sendable () -> Void)?) {
+        let box = wake.map(Waker.init)
+        waker.withLock { $0 = box }
+    }
 
     func take() -> [Request] {
         pending.withLock { requests in
