@@ -31,14 +31,14 @@ public struct HTTPServer: Sendable {
         router.get("/readyz") { _, _ in
             let status = board.current
             if status.isReady { return json(200, #"{"ready":true}"#) }
-            var body = JSONBody()
+            var body = JSONText()
             body.raw(#"{"ready":false,"reasons":["#)
             for (i, reason) in status.notReadyReasons.enumerated() {
                 if i > 0 { body.raw(",") }
                 body.string(reason)
             }
             body.raw("]}")
-            return json(503, body.text)
+            return json(503, body.bytes)
         }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -46,7 +46,7 @@ public struct HTTPServer: Sendable {
         }
         router.get("/v1/models") { _, _ in
             let status = board.current
-            var body = JSONBody()
+            var body = JSONText()
             body.raw(#"{"models":[{"version":"#)
             body.string(status.modelVersion)
             body.raw(#","role":"live","path":"#)
@@ -57,7 +57,7 @@ public struct HTTPServer: Sendable {
                 body.string(name)
             }
             body.raw("]}]}")
-            return json(200, body.text)
+            return json(200, body.bytes)
         }
         router.get("/v1/entities/:type/:id/features") { _, context in
             let field = context.parameters.get("type") ?? ""
@@ -87,7 +87,7 @@ public struct HTTPServer: Sendable {
                 guard items.count <= settings.maxBatch else {
                     return errorResponse(413, "batch_too_large", "\(items.count) events is over the limit of \(settings.maxBatch) (http.max_batch)", field: "events")
                 }
-                events = items.map(JSONBody.encode)
+                events = items.map(JSONText.encode)
                 batch = true
             } else {
                 events = [bytes]
@@ -127,7 +127,7 @@ func json(_ status: Int, _ bytes: [UInt8]) -> Response {
 }
 
 func errorResponse(_ status: Int, _ code: String, _ message: String, field: String? = nil, index: Int? = nil) -> Response {
-    var body = JSONBody()
+    var body = JSONText()
     body.raw(#"{"error":"#)
     body.string(code)
     body.raw(#","message":"#)
@@ -138,7 +138,7 @@ func errorResponse(_ status: Int, _ code: String, _ message: String, field: Stri
     }
     if let index { body.raw(#","index":\#(index)"#) }
     body.raw("}")
-    return json(status, body.text)
+    return json(status, body.bytes)
 }
 
 /// Turns every error (unknown route, body too large, anything thrown) into a
@@ -186,40 +186,19 @@ final class RequestMetrics: Sendable {
     func snapshot() -> Snapshot { data.withLock { $0 } }
 }
 
-/// Builds small JSON texts.
-struct JSONBody {
-    var bytes: [UInt8] = []
-    var text: [UInt8] { bytes }
-
-    mutating func raw(_ s: String) { bytes += Array(s.utf8) }
-
-    mutating func string(_ s: String) {
-        bytes.append(0x22)
-        for b in s.utf8 {
-            switch b {
-            case 0x22: bytes += [0x5C, 0x22]
-            case 0x5C: bytes += [0x5C, 0x5C]
-            case 0x0A: bytes += [0x5C, 0x6E]
-            case 0..<0x20: bytes += Array(String(format: "\\u%04x", b).utf8)
-            default: bytes.append(b)
-            }
-        }
-        bytes.append(0x22)
-    }
-
+extension JSONText {
     /// JSON text for a parsed value (numbers in their shortest exact form).
     static func encode(_ value: JSONValue) -> [UInt8] {
-        var body = JSONBody()
-        body.write(value)
-        return body.bytes
+        var text = JSONText()
+        text.write(value)
+        return text.bytes
     }
 
     mutating func write(_ value: JSONValue) {
         switch value {
         case .null: raw("null")
-        case .bool(let b): raw(b ? "true" : "false")
-        case .number(let d):
-            if d == d.rounded(.towardZero) && abs(d) < 1e15 { raw(String(Int64(d))) } else { raw("\(d)") }
+        case .bool(let b): bool(b)
+        case .number(let d): number(d)
         case .string(let s): string(s)
         case .array(let items):
             raw("[")
@@ -239,8 +218,4 @@ struct JSONBody {
             raw("}")
         }
     }
-}
-
-extension JSONBody {
-    var textString: String { String(decoding: bytes, as: UTF8.self) }
 }

@@ -125,32 +125,35 @@ struct DaemonTests {
         #expect(!checkpoints.isEmpty, "a final checkpoint is written at shutdown")
     }
 
-    @Test("kill -9 twice mid-stream, restart: every event decided, each copy with the features backfill computes")
-    func survivesKill9() throws {
-        let setup = try setup("kill")
-        let (lines, bad) = PaymentStream.lines(count: 4500, seed: 23)
+    /// Streams 4,500 events in three chunks, kills the daemon with SIGKILL
+    /// `pauses.first` after the second chunk and `pauses.last` after the third,
+    /// restarts it, and checks that every event got a decision and that every
+    /// copy of a decision carries the features backfill computes. Returns the log.
+    func killTwiceAndRestart(_ setup: Setup, seed: UInt64, pauses: (UInt32, UInt32), waitForCheckpoint: Bool, committedOnly: Bool) throws -> String {
+        let (lines, bad) = PaymentStream.lines(count: 4500, seed: seed)
         let (names, expected) = try backfill(lines, in: setup.directory)
         #expect(expected.count == 4500 - bad)
         let chunks = [Array(lines[0..<1500]), Array(lines[1500..<3000]), Array(lines[3000...])]
         let ids = { (chunk: [String]) in Set(chunk.compactMap { Self.eventID(Array($0.utf8)) }.filter { expected[$0] != nil }) }
+        let start = { try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log) }
 
-        var process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log)
+        var process = try start()
         try Daemon.produce(chunks[0], topic: setup.input)
-        _ = try decisions(setup, covering: ids(chunks[0]), timeout: 60)
-        usleep(1_500_000)  // let a checkpoint cover the first chunk
+        _ = try decisions(setup, covering: ids(chunks[0]), timeout: 60, committedOnly: committedOnly)
+        if waitForCheckpoint { usleep(1_500_000) }  // let a checkpoint cover the first chunk
         try Daemon.produce(chunks[1], topic: setup.input)
-        usleep(300_000)
+        usleep(pauses.0)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
 
-        process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log)
+        process = try start()
         try Daemon.produce(chunks[2], topic: setup.input)
-        usleep(4_000_000)
+        usleep(pauses.1)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
 
-        process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log)
-        let decided = try decisions(setup, covering: Set(expected.keys), timeout: 90)
+        process = try start()
+        let decided = try decisions(setup, covering: Set(expected.keys), timeout: 90, committedOnly: committedOnly)
         try stop(process, log: setup.log)
 
         let missing = Set(expected.keys).subtracting(decided.keys)
@@ -160,7 +163,12 @@ struct DaemonTests {
             for copy in copies where !same(features(copy, names: names), expected[id] ?? []) { mismatches.append(id) }
         }
         #expect(mismatches.isEmpty, "\(mismatches.count) decisions whose features differ from backfill (double counting or gaps), e.g. \(mismatches.prefix(3))")
-        let log = (try? String(contentsOf: setup.log, encoding: .utf8)) ?? ""
+        return (try? String(contentsOf: setup.log, encoding: .utf8)) ?? ""
+    }
+
+    @Test("kill -9 twice mid-stream, restart: every event decided, each copy with the features backfill computes")
+    func survivesKill9() throws {
+        let log = try killTwiceAndRestart(try setup("kill"), seed: 23, pauses: (300_000, 4_000_000), waitForCheckpoint: true, committedOnly: false)
         #expect(log.contains("restored"), "a restart restores the checkpoint")
     }
 
@@ -244,39 +252,9 @@ struct DaemonTests {
         var setup = try setup("eos")
         setup.environment["OSPREY_EXACTLY_ONCE"] = "true"
         setup.environment["OSPREY_TRANSACTIONAL_ID"] = "osprey-test-\(UUID().uuidString.prefix(8))"
-        // Commits every 5 s, so that the kills below land inside open transactions.
+        // Commits every 5 s, so that the kills land inside open transactions.
         setup.environment["OSPREY_CHECKPOINT_INTERVAL"] = "5s"
-        let (lines, _) = PaymentStream.lines(count: 4500, seed: 41)
-        let (names, expected) = try backfill(lines, in: setup.directory)
-        let chunks = [Array(lines[0..<1500]), Array(lines[1500..<3000]), Array(lines[3000...])]
-        let ids = { (chunk: [String]) in Set(chunk.compactMap { Self.eventID(Array($0.utf8)) }.filter { expected[$0] != nil }) }
-
-        var process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log)
-        try Daemon.produce(chunks[0], topic: setup.input)
-        _ = try decisions(setup, covering: ids(chunks[0]), timeout: 60, committedOnly: true)
-        try Daemon.produce(chunks[1], topic: setup.input)
-        usleep(700_000)
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-
-        process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log)
-        try Daemon.produce(chunks[2], topic: setup.input)
-        usleep(4_500_000)
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-
-        process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log)
-        let decided = try decisions(setup, covering: Set(expected.keys), timeout: 90, committedOnly: true)
-        try stop(process, log: setup.log)
-
-        let missing = Set(expected.keys).subtracting(decided.keys)
-        #expect(missing.isEmpty, "\(missing.count) events without a committed decision")
-        var mismatches: [String] = []
-        for (id, copies) in decided {
-            for copy in copies where !same(features(copy, names: names), expected[id] ?? []) { mismatches.append(id) }
-        }
-        #expect(mismatches.isEmpty, "\(mismatches.count) decisions differ from backfill, e.g. \(mismatches.prefix(3))")
-        let log = (try? String(contentsOf: setup.log, encoding: .utf8)) ?? ""
+        let log = try killTwiceAndRestart(setup, seed: 41, pauses: (700_000, 4_500_000), waitForCheckpoint: false, committedOnly: true)
         #expect(log.contains("paired with the committed offset"), "a restart restores the checkpoint paired with the committed transaction")
         #expect(log.contains("exactly-once: transactional producer ready"))
     }

@@ -31,6 +31,13 @@ public struct DecisionPolicy: Sendable, Equatable {
         return defaultOutcome
     }
 
+    /// The position of `score`'s outcome in ``outcomes``.
+    @inline(__always)
+    public func outcomeIndex(for score: Double) -> Int {
+        for (i, t) in thresholds.enumerated() where score >= t.minScore { return i }
+        return thresholds.count
+    }
+
     /// Every outcome the policy can give.
     public var outcomes: [String] { thresholds.map(\.outcome) + [defaultOutcome] }
 

@@ -1,14 +1,21 @@
 /// Appends JSON text to a byte buffer without building intermediate strings.
-struct JSONText {
-    var bytes: [UInt8] = []
+public struct JSONText {
+    /// The text so far.
+    public var bytes: [UInt8] = []
 
-    init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
+    /// An empty text with room for `capacity` bytes.
+    public init(capacity: Int = 512) { bytes.reserveCapacity(capacity) }
 
-    mutating func raw(_ s: StaticString) {
+    /// Appends literal JSON.
+    public mutating func raw(_ s: StaticString) {
         s.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
-    mutating func string(_ s: String) {
+    /// Appends literal JSON built at run time.
+    public mutating func raw(_ s: String) { bytes += s.utf8 }
+
+    /// Appends a JSON string literal.
+    public mutating func string(_ s: String) {
         bytes.append(0x22)
         var copy = s
         let plain = copy.withUTF8 { utf8 -> Bool in
@@ -39,7 +46,7 @@ struct JSONText {
 
     /// A number in the shortest form that reads back to the same double; `null`
     /// for NaN and infinities, which JSON cannot express.
-    mutating func number(_ d: Double) {
+    public mutating func number(_ d: Double) {
         guard d.isFinite else { raw("null"); return }
         if d == 0 && d.sign == .minus { raw("-0.0"); return }
         if d == d.rounded(.towardZero) && abs(d) < 1e15 {
@@ -49,7 +56,8 @@ struct JSONText {
         }
     }
 
-    mutating func integer(_ v: Int64) {
+    /// Appends an integer.
+    public mutating func integer(_ v: Int64) {
         if v == 0 { bytes.append(0x30); return }
         var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var n = v.magnitude
@@ -65,5 +73,6 @@ struct JSONText {
         }
     }
 
-    mutating func bool(_ b: Bool) { if b { raw("true") } else { raw("false") } }
+    /// Appends `true` or `false`.
+    public mutating func bool(_ b: Bool) { if b { raw("true") } else { raw("false") } }
 }

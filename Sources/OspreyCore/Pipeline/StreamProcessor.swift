@@ -75,6 +75,8 @@ public final class StreamProcessor {
         var committedOffset: Int64
         /// The offset the newest checkpoint on disk covers.
         var checkpointedOffset: Int64
+        /// Events consumed since the last status publication.
+        var consumed: UInt64 = 0
 
         init(eventType: Int, state: PartitionState, nextOffset: Int64) {
             self.eventType = eventType
@@ -241,8 +243,28 @@ public final class StreamProcessor {
 
     // MARK: HTTP requests and status
 
+    /// Decisions per outcome, by position in ``outcomes`` (names attached when published).
+    lazy var outcomes: [String] = config.policy.outcomes
+    lazy var decisionCounts: [UInt64] = Array(repeating: 0, count: outcomes.count)
+
+    /// Folds per-partition consumption counts into the monotonic per-partition totals.
+    func foldConsumed(_ tp: TopicPartition, _ runtime: PartitionRuntime) {
+        consumedByPartition[tp, default: 0] += runtime.consumed
+        runtime.consumed = 0
+    }
+
     func publishStatus() {
         lastPublish = Date()
+        for (tp, runtime) in partitions { foldConsumed(tp, runtime) }
+        for (i, outcome) in outcomes.enumerated() where decisionCounts[i] > 0 { counters.decisions[outcome] = decisionCounts[i] }
+        var missing: [String: UInt64] = [:]
+        var vectors: UInt64 = 0
+        for (t, type) in types.enumerated() {
+            vectors += type.vectors
+            for (i, feature) in config.spec.eventTypes[t].features.enumerated() where type.missing[i] > 0 { missing[feature.name, default: 0] += type.missing[i] }
+        }
+        status.featureMissing = missing
+        status.vectors = vectors
         status.consumed = Dictionary(uniqueKeysWithValues: consumedByPartition.map { ($0.key.description, $0.value) })
         var lag: [String: Int64] = [:]
         var entities = 0
@@ -440,7 +462,10 @@ public final class StreamProcessor {
 
     func revoke(_ list: [TopicPartition]) {
         checkpoint(list, reason: "revoked")
-        for tp in list { partitions[tp] = nil }
+        for tp in list {
+            if let runtime = partitions[tp] { foldConsumed(tp, runtime) }
+            partitions[tp] = nil
+        }
         log("released \(list.map(\.description).joined(separator: ", "))")
     }
 
@@ -606,7 +631,7 @@ public final class StreamProcessor {
         guard let runtime = partitions[tp] else { return }
         let started = DispatchTime.now().uptimeNanoseconds
         counters.consumed += 1
-        consumedByPartition[tp, default: 0] += 1
+        runtime.consumed += 1
         let type = types[runtime.eventType]
         do throws(EventError) {
             try type.decoder.decode(message.value, into: &type.event)
@@ -618,12 +643,13 @@ public final class StreamProcessor {
         engine.process(type.event, eventType: runtime.eventType, state: &runtime.state, into: &type.vector)
         if type.vector.late { counters.late += 1 }
         let score = score(type.vector)
-        let decision = config.policy.outcome(for: score)
+        let outcome = config.policy.outcomeIndex(for: score)
         let entity = type.event.strings[type.keyField] ?? type.event.id
         let finished = DispatchTime.now().uptimeNanoseconds
+        let wallClock = Date().timeIntervalSince1970
         type.writer.write(
-            into: &scratch.json, eventID: type.event.id, entity: entity, score: score, decision: decision,
-            reasons: scratch.reasons[...], vector: type.vector, processedAt: Int64(Date().timeIntervalSince1970 * 1000),
+            into: &scratch.json, eventID: type.event.id, entity: entity, score: score, decision: outcomes[outcome],
+            reasons: scratch.reasons[...], vector: type.vector, processedAt: Int64(wallClock * 1000),
             latencyMicros: Int64((finished - started) / 1000),
             source: .init(topic: message.topic, partition: message.partition, offset: message.offset))
         var failure: KafkaError?
@@ -643,14 +669,14 @@ public final class StreamProcessor {
             return
         }
         counters.decided += 1
-        counters.decisions[decision, default: 0] += 1
+        decisionCounts[outcome] += 1
         runtime.nextOffset = message.offset + 1
         status.score.observe(score)
         status.processingSeconds.observe(Double(finished - started) / 1e9)
-        status.endToEndSeconds.observe(Date().timeIntervalSince1970 - Double(type.vector.eventTime) / 1000)
-        status.vectors += 1
-        let names = config.spec.eventTypes[runtime.eventType].features
-        for (i, v) in type.vector.values.enumerated() where v.isNaN { status.featureMissing[names[i].name, default: 0] += 1 }
+        status.endToEndSeconds.observe(wallClock - Double(type.vector.eventTime) / 1000)
+        type.vectors += 1
+        // Counted by position; named only when the status is published.
+        for (i, v) in type.vector.values.enumerated() where v.isNaN { type.missing[i] += 1 }
     }
 
     func score(_ vector: FeatureVector) -> Double {
@@ -721,6 +747,9 @@ final class EventTypeRuntime {
     let keyField: Int
     var event: DecodedEvent
     var vector: FeatureVector
+    /// Vectors scored, and per feature how many had it missing.
+    var vectors: UInt64 = 0
+    var missing: [UInt64]
 
     init(decoder: EventDecoder, writer: DecisionRecordWriter, keyField: Int, vector: FeatureVector) {
         self.decoder = decoder
@@ -728,5 +757,6 @@ final class EventTypeRuntime {
         self.keyField = keyField
         event = decoder.makeEvent()
         self.vector = vector
+        missing = Array(repeating: 0, count: vector.values.count)
     }
 }
