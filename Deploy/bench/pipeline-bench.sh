@@ -5,11 +5,14 @@
 #   Deploy/bench/pipeline-bench.sh [EVENTS] [RATE] [SECONDS]
 #
 # EVENTS (default 1,000,000) payments events over 100k cards are preloaded;
-# Osprey (release build, the payments example with its 100-tree model, feature
-# logging off) is pinned to one core when taskset exists, the broker to the
-# other. Then events are produced at RATE/s (default 10,000) for SECONDS
-# (default 20) and the time from producing an event to reading its decision is
-# measured. OSPREY_BENCH_SKIP_BUILD=1 reuses .build/release/osprey.
+# Osprey (release build, the payments example with a 300-tree depth-6 model
+# trained here on backfilled features, feature logging off) is pinned to one
+# core when taskset exists, the broker to the other. Then events are produced
+# at RATE/s (default 10,000) for SECONDS (default 20) and the time from
+# producing an event to reading its decision is measured. Both runs are
+# repeated with the Python peer (Deploy/bench/python_peer.py: confluent-kafka,
+# json, tile rings, XGBoost batch predict) on the same broker, model and core.
+# OSPREY_BENCH_SKIP_BUILD=1 reuses .build/release/osprey.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 events="${1:-1000000}"
@@ -20,6 +23,7 @@ source Deploy/scripts/kafka-env.sh
 osprey_install_kafka_deps
 [ "${OSPREY_BENCH_SKIP_BUILD:-0}" = 1 ] || swift build -c release --product osprey >/dev/null
 py=.venv-kafka/bin/python
+"$py" -c "import xgboost, numpy" 2>/dev/null || .venv-kafka/bin/pip install -q xgboost-cpu==3.2.0 numpy==2.4.6
 pin_osprey=""
 pin_broker=""
 if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
@@ -37,8 +41,15 @@ cleanup() {
 trap cleanup EXIT
 broker_start
 [ -n "$pin_broker" ] && taskset -p -c 0 "$OSPREY_BROKER_PID" >/dev/null
-for t in payments payments-decisions lat-payments lat-decisions; do create_topic "$t" 6; done
+for t in payments payments-decisions python-decisions lat-payments lat-decisions lat-py-payments lat-py-decisions; do
+    create_topic "$t" 6
+done
 create_topic payments-dlq 1
+
+echo "== training a 300-tree model on backfilled features"
+model="$work/model-300.json"
+$py Deploy/tools/train_demo_model.py --example payments --trees 300 --depth 6 --out "$model" --osprey .build/release/osprey
+export OSPREY_MODEL="$model" OSPREY_MODEL_VERSION=bench-300
 
 echo "== preloading $events events"
 $py Deploy/tools/generate_events.py payments --count "$events" --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic payments
@@ -52,6 +63,12 @@ $py Deploy/bench/pipeline_measure.py throughput "$OSPREY_KAFKA_BOOTSTRAP" paymen
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true
 grep -h "stopped:" "$work/osprey-throughput.log" || true
 
+echo "== python peer on the same preloaded stream"
+$pin_osprey $py Deploy/bench/python_peer.py "$OSPREY_KAFKA_BOOTSTRAP" bench-python payments python-decisions "$model" &
+pids+=($!)
+$py Deploy/bench/pipeline_measure.py throughput "$OSPREY_KAFKA_BOOTSTRAP" python-decisions "$events" | sed 's/^osprey/python peer/'
+kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true
+
 echo "== latency at $rate events/s for $seconds s"
 OSPREY_GROUP_ID=bench-latency OSPREY_INPUT_TOPICS=lat-payments OSPREY_OUTPUT_TOPIC=lat-decisions \
     $pin_osprey .build/release/osprey run --config Deploy/examples/payments/osprey.yaml 2>"$work/osprey-latency.log" &
@@ -61,4 +78,15 @@ $py Deploy/bench/pipeline_measure.py latency "$OSPREY_KAFKA_BOOTSTRAP" lat-decis
 measure=$!
 $py Deploy/tools/generate_events.py payments --count $((rate * seconds)) --rate "$rate" --now --wall-clock-times \
     --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic lat-payments
+wait "$measure"
+kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true
+
+echo "== python peer: latency at $rate events/s for $seconds s"
+$pin_osprey $py Deploy/bench/python_peer.py "$OSPREY_KAFKA_BOOTSTRAP" bench-python-latency lat-py-payments lat-py-decisions "$model" &
+pids+=($!)
+sleep 5
+$py Deploy/bench/pipeline_measure.py latency "$OSPREY_KAFKA_BOOTSTRAP" lat-py-decisions "$((seconds + 3))" &
+measure=$!
+$py Deploy/tools/generate_events.py payments --count $((rate * seconds)) --rate "$rate" --now --wall-clock-times \
+    --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic lat-py-payments
 wait "$measure"

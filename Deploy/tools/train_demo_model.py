@@ -38,6 +38,8 @@ def main():
     ap.add_argument("--osprey", default=os.path.join(ROOT, ".build/release/osprey"))
     ap.add_argument("--events", type=int, default=60000)
     ap.add_argument("--trees", type=int, default=100)
+    ap.add_argument("--depth", type=int, default=4)
+    ap.add_argument("--out", help="where to write the model (default: the example's model.json)")
     args = ap.parse_args()
     config = os.path.join(ROOT, "Deploy/examples", args.example, "osprey.yaml")
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,10 +56,10 @@ def main():
     cut = int(len(rows) * 0.8)
     train = xgb.DMatrix(x[:cut], label=y[:cut], feature_names=names, missing=np.nan)
     test = xgb.DMatrix(x[cut:], label=y[cut:], feature_names=names, missing=np.nan)
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 4, "eta": 0.2, "eval_metric": "auc", "seed": 1},
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": args.depth, "eta": 0.2, "eval_metric": "auc", "seed": 1},
                         train, num_boost_round=args.trees)
     p = booster.predict(test)
-    out = os.path.join(ROOT, "Deploy/examples", args.example, "model.json")
+    out = args.out or os.path.join(ROOT, "Deploy/examples", args.example, "model.json")
     booster.save_model(out)
     print(f"{args.example}: {len(rows)} rows, {y.mean():.4f} positive, holdout AUC {auc(y[cut:], p):.4f}; wrote {out}")
 

@@ -691,7 +691,8 @@ public final class StreamProcessor {
                 scratch.contributions.withUnsafeMutableBufferPointer { phi in
                     try? explainer.contributions(row, method: .approximate, into: phi)
                 }
-                scratch.reasons = explainer.topReasons(scratch.contributions, count: config.output.reasons)
+                let phi = scratch.contributions
+                phi.withUnsafeBufferPointer { explainer.topReasons($0, count: config.output.reasons, into: &scratch.reasons) }
             }
         }
         return score

@@ -26,6 +26,13 @@ public struct ContributionExplainer: Sendable {
     let nodeMeans: [[Double]]
     let maxDepth: Int
     let hasLinearLeaves: Bool
+    /// Every tree's nodes in one tree (children and category words rebased), so
+    /// the per-event path walk touches two flat arrays instead of one array
+    /// (and its reference count) per tree.
+    let flat: DecisionTree
+    let flatMeans: [Double]
+    /// Where each tree starts in ``flat`` and which output it adds to.
+    let roots: [(node: Int32, output: Int32)]
 
     /// Prepares explanations for `ensemble`.
     public init(_ ensemble: TreeEnsemble) {
@@ -41,6 +48,25 @@ public struct ContributionExplainer: Sendable {
         nodeMeans = means
         maxDepth = deepest
         hasLinearLeaves = ensemble.trees.contains { !$0.linearLeaves.isEmpty }
+        var nodes: [TreeNode] = []
+        var words: [UInt32] = []
+        var roots: [(node: Int32, output: Int32)] = []
+        for tree in ensemble.trees {
+            let offset = Int32(nodes.count), wordOffset = Int32(words.count)
+            roots.append((offset, Int32(tree.outputGroup)))
+            for var node in tree.nodes {
+                if !node.isLeaf {
+                    node.leftChild += offset
+                    node.rightChild += offset
+                    node.categoryWordsStart += wordOffset
+                }
+                nodes.append(node)
+            }
+            words += tree.categoryWords
+        }
+        flat = DecisionTree(nodes: nodes, categoryWords: words, outputGroup: 0)
+        flatMeans = means.flatMap { $0 }
+        self.roots = roots
     }
 
     @discardableResult
@@ -95,11 +121,7 @@ public struct ContributionExplainer: Sendable {
             let xs = UnsafePointer(x.baseAddress!)
             switch method {
             case .approximate:
-                for (t, tree) in ensemble.trees.enumerated() {
-                    let base = out.baseAddress! + tree.outputGroup * width
-                    base[width - 1] += nodeMeans[t][0]
-                    saabas(tree, means: nodeMeans[t], x: xs, phi: base)
-                }
+                saabas(x: xs, phi: out.baseAddress!, width: width)
             case .exact:
                 withUnsafeTemporaryAllocation(of: PathElement.self, capacity: (maxDepth + 2) * (maxDepth + 3) / 2 + 1) { path in
                     for (t, tree) in ensemble.trees.enumerated() {
@@ -118,34 +140,55 @@ public struct ContributionExplainer: Sendable {
     ///
     /// - Parameter contributions: values from ``contributions(_:method:)``.
     public func topReasons(_ contributions: [Double], output: Int = 0, count: Int) -> [ReasonCode] {
-        let width = ensemble.featureCount + 1
-        let start = output * width
-        guard count > 0, output >= 0, output < ensemble.outputCount, contributions.count >= start + width else { return [] }
         var best: [ReasonCode] = []
-        for f in 0..<ensemble.featureCount {
-            let c = contributions[start + f]
-            guard c > 0 else { continue }
-            let reason = ReasonCode(featureIndex: f, feature: ensemble.featureNames[f], contribution: c)
-            if best.count < count {
-                best.append(reason)
-            } else if c > best[best.count - 1].contribution {
-                best[best.count - 1] = reason
-            } else {
-                continue
-            }
-            best.sort { $0.contribution > $1.contribution || ($0.contribution == $1.contribution && $0.featureIndex < $1.featureIndex) }
-        }
+        contributions.withUnsafeBufferPointer { topReasons($0, output: output, count: count, into: &best) }
         return best
     }
 
-    private func saabas(_ tree: DecisionTree, means: [Double], x: UnsafePointer<Double>, phi: UnsafeMutablePointer<Double>) {
-        var n = 0
-        var value = means[0]
-        while !tree.nodes[n].isLeaf {
-            let node = tree.nodes[n]
-            n = Int(tree.goesLeft(node, x[Int(node.feature)], convention: ensemble.convention) ? node.leftChild : node.rightChild)
-            phi[Int(node.feature)] += means[n] - value
-            value = means[n]
+    /// ``topReasons(_:output:count:)`` into a caller-owned array (emptied first,
+    /// its capacity kept), so that the per-event path allocates nothing.
+    public func topReasons(_ contributions: UnsafeBufferPointer<Double>, output: Int = 0, count: Int, into best: inout [ReasonCode]) {
+        best.removeAll(keepingCapacity: true)
+        let width = ensemble.featureCount + 1
+        let start = output * width
+        guard count > 0, output >= 0, output < ensemble.outputCount, contributions.count >= start + width else { return }
+        for f in 0..<ensemble.featureCount {
+            let c = contributions[start + f]
+            guard c > 0 else { continue }
+            if best.count == count {
+                guard c > best[count - 1].contribution else { continue }
+                best.removeLast()
+            }
+            // Insertion keeps the order: largest first, ties to the lower index
+            // (which arrived first).
+            var at = best.count
+            while at > 0, best[at - 1].contribution < c { at -= 1 }
+            best.insert(ReasonCode(featureIndex: f, feature: ensemble.featureNames[f], contribution: c), at: at)
+        }
+    }
+
+    /// Path attribution over every tree: each split on the decision path
+    /// credits its feature with the change in expected value; the root's
+    /// expected value goes to the bias.
+    private func saabas(x: UnsafePointer<Double>, phi: UnsafeMutablePointer<Double>, width: Int) {
+        let convention = ensemble.convention
+        flat.nodes.withUnsafeBufferPointer { nodes in
+            flatMeans.withUnsafeBufferPointer { means in
+                roots.withUnsafeBufferPointer { roots in
+                    for root in roots {
+                        let out = phi + Int(root.output) * width
+                        var n = Int(root.node)
+                        var value = means[n]
+                        out[width - 1] += value
+                        while nodes[n].leftChild >= 0 {
+                            let node = nodes[n]
+                            n = Int(flat.goesLeft(node, x[Int(node.feature)], convention: convention) ? node.leftChild : node.rightChild)
+                            out[Int(node.feature)] += means[n] - value
+                            value = means[n]
+                        }
+                    }
+                }
+            }
         }
     }
 }
