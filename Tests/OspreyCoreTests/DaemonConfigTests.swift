@@ -20,8 +20,9 @@ struct DaemonConfigTests {
             let config = try DaemonConfig.load(path: path, yaml: yaml, environment: [:])
             #expect(config.output.topic == "\(name)-decisions")
             #expect(config.output.deadLetterTopic == "\(name)-dlq")
-            let model = try GradientBoostedModel(contentsOfFile: config.model.path)
-            #expect(ModelCheck.problems(model: model, eventType: config.spec.eventTypes[0]).isEmpty)
+            let start = try ModelManager.initial(config: config) { _ in }
+            #expect(start.lineup.live?.version == "v1")
+            #expect(start.lineup.live?.metadata?.reference?.features?.count == config.spec.eventTypes[0].features.count)
         }
     }
 
@@ -104,7 +105,7 @@ struct DaemonConfigTests {
     func modelMismatch() throws {
         let (path, yaml) = Self.example("payments")
         let config = try DaemonConfig.load(path: path, yaml: yaml, environment: [:])
-        let clicks = try GradientBoostedModel(contentsOfFile: Self.root.appendingPathComponent("Deploy/examples/clicks/model.json").path)
+        let clicks = try GradientBoostedModel(contentsOfFile: Self.root.appendingPathComponent("Deploy/examples/clicks/models/clicks/v1/model.json").path)
         let problems = ModelCheck.problems(model: clicks, eventType: config.spec.eventTypes[0])
         #expect(problems.count == 1)
         #expect(problems[0].contains("missing from the model: amount, mcc"))

@@ -101,7 +101,7 @@ struct DaemonTests {
         #expect(mismatches.isEmpty, "features differ from backfill for \(mismatches.count) events, e.g. \(mismatches.prefix(3))")
         let sample = try #require(decided.values.first?.first)
         #expect(["approve", "review", "decline"].contains(sample["decision"]?.stringValue ?? ""))
-        #expect(sample["model_version"]?.stringValue == "demo-1")
+        #expect(sample["model_version"]?.stringValue == "v1")
         #expect(decided.values.contains { $0[0]["late"] == .bool(true) }, "the stream has events beyond the lateness")
         // Records follow Topics/decisions.schema.json: every required key, no unknown key.
         let schema = try JSONReader.parse(Array(Data(contentsOf: Daemon.root.appendingPathComponent("Topics/decisions.schema.json"))))

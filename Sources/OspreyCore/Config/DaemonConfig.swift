@@ -72,7 +72,16 @@ public struct DaemonConfig: Sendable {
         EnvironmentOverrides.apply(environment, alreadyApplied: alreadyApplied, spec: &spec, state: &state, kafka: &kafka, output: &output, model: &model, http: &http, problems: problems)
         if output.topic.isEmpty { problems.add(ConfigError(path: "output.topic", message: "missing; name the topic decisions go to (or set OSPREY_OUTPUT_TOPIC)")) }
         if output.deadLetterTopic.isEmpty { problems.add(ConfigError(path: "output.dead_letter_topic", message: "missing; name the dead-letter topic (or set OSPREY_DLQ_TOPIC)")) }
-        if model.path.isEmpty { problems.add(ConfigError(path: "model.path", message: "missing; give the model file (or set OSPREY_MODEL)")) }
+        if model.path.isEmpty && model.registry == nil { problems.add(ConfigError(path: "model.path", message: "missing; give the model file (or set OSPREY_MODEL), or a model registry with model.registry and model.name")) }
+        if model.registry != nil && !model.path.isEmpty && environment["OSPREY_MODEL"] != nil {
+            // OSPREY_MODEL names one file: it replaces the registry.
+            model.registry = nil
+            model.name = nil
+        }
+        let featureNames = Set(spec.eventTypes.flatMap(\.featureNames))
+        for (i, rule) in policy.rules.enumerated() where !featureNames.contains(rule.feature) {
+            problems.add(ConfigError(path: "decision.rules[\(i)].when", message: "no feature '\(rule.feature)'; rules read features by name: \(featureNames.sorted().joined(separator: ", "))"))
+        }
         if kafka.bootstrap.isEmpty { problems.add(ConfigError(path: "kafka.bootstrap", message: "missing; give host:port of the brokers (or set OSPREY_KAFKA_BOOTSTRAP)")) }
         if kafka.groupID.isEmpty { problems.add(ConfigError(path: "kafka.group_id", message: "missing; name the consumer group (or set OSPREY_GROUP_ID)")) }
         if let v = environment["OSPREY_EXACTLY_ONCE"] {
@@ -183,19 +192,67 @@ public struct OutputSettings: Sendable, Equatable {
     }
 }
 
-/// The `model:` section.
+/// The `model:` section: a single model file, or a registry of versions.
+///
+///     model:                         model:
+///       path: model.json               registry: models
+///       version: demo-1                name: payments
+///                                      live: v1
+///                                      challenger: v2
+///                                      challenger_mode: canary
+///                                      canary_fraction: 0.1
+///                                      watch: 10s
 public struct ModelSettings: Sendable, Equatable {
-    /// The model file (XGBoost JSON or LightGBM text).
+    /// The model file (XGBoost JSON or LightGBM text), when no registry is used.
     public var path = ""
-    /// The version recorded in decisions (default: the file name).
+    /// The version recorded in decisions for ``path`` (default: the file name).
     public var version: String?
+    /// The registry folder (`<registry>/<name>/<version>/`).
+    public var registry: String?
+    /// The model's name in the registry.
+    public var name: String?
+    /// The live version when the registry records none (default: the last version by name).
+    public var live: String?
+    /// A challenger version.
+    public var challenger: String?
+    /// Shadow (default) or canary.
+    public var challengerMode: ChallengerMode = .shadow
+    /// In canary mode, the share of entities the challenger decides for.
+    public var canaryFraction = 0.0
+    /// Check the registry's deployment record this often (ms; 0: only on reload, SIGHUP).
+    public var watchInterval: Int64 = 0
+    /// The rolling window of drift (PSI) monitoring (ms).
+    public var driftWindow: Int64 = 3_600_000
+
+    /// The registry, when one is configured.
+    public var modelRegistry: ModelRegistry? {
+        guard let registry, let name else { return nil }
+        return ModelRegistry(root: registry, name: name)
+    }
 
     static func load(_ node: ConfigNode?, baseDirectory: String, problems: ConfigProblems) -> ModelSettings {
         var settings = ModelSettings()
         guard let node else { return settings }
-        node.rejectUnknownKeys(["path", "version"])
-        if let path = node["path"]?.string { settings.path = path.hasPrefix("/") ? path : "\(baseDirectory)/\(path)" }
+        node.rejectUnknownKeys(["path", "version", "registry", "name", "live", "challenger", "challenger_mode", "canary_fraction", "watch", "drift_window"])
+        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : "\(baseDirectory)/\(path)" }
+        if let path = node["path"]?.string { settings.path = absolute(path) }
         settings.version = node["version"]?.string
+        settings.registry = node["registry"]?.string.map(absolute)
+        settings.name = node["name"]?.string
+        settings.live = node["live"]?.string
+        settings.challenger = node["challenger"]?.string
+        if let mode = node["challenger_mode"] {
+            if let text = mode.string, let parsed = ChallengerMode(rawValue: text) { settings.challengerMode = parsed } else { mode.fail("must be shadow or canary") }
+        }
+        if let fraction = node["canary_fraction"] {
+            if let f = fraction.double, f >= 0, f <= 1 { settings.canaryFraction = f } else { fraction.fail("must be a number from 0 to 1, e.g. 0.05 for 5% of entities") }
+        }
+        if let watch = node["watch"]?.duration { settings.watchInterval = watch }
+        if let window = node["drift_window"] {
+            if let ms = window.duration, ms >= 60_000 { settings.driftWindow = ms } else { window.fail("must be a duration of at least 1m, e.g. 1h") }
+        }
+        if settings.registry != nil && settings.name == nil { node.fail("'registry' needs 'name': the model's folder in the registry") }
+        if settings.registry != nil && !settings.path.isEmpty { node.fail("give either 'path' (one model file) or 'registry' and 'name', not both") }
         return settings
     }
 }

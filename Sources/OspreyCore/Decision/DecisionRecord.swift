@@ -7,7 +7,6 @@ struct DecisionRecordWriter {
     let eventType: String
     let entityField: String
     let featureNames: [String]
-    let modelVersion: String
     let includeFeatures: Bool
 
     struct Source {
@@ -16,9 +15,11 @@ struct DecisionRecordWriter {
         var offset: Int64
     }
 
+    /// Writes the record; `verdict` says who decided (`decidedBy` is its
+    /// text: "model", "rule:NAME" or "fallback") and what a shadow model said.
     func write(
-        into json: inout JSONText, eventID: String, entity: String, score: Double, decision: String,
-        reasons: ArraySlice<ReasonCode>, vector: FeatureVector, processedAt: Int64, latencyMicros: Int64, source: Source
+        into json: inout JSONText, eventID: String, entity: String, verdict: Verdict, decision: String, decidedBy: String,
+        shadowDecision: String?, reasons: ArraySlice<ReasonCode>, vector: FeatureVector, processedAt: Int64, latencyMicros: Int64, source: Source
     ) {
         json.bytes.removeAll(keepingCapacity: true)
         json.raw("{\"event_id\":")
@@ -30,11 +31,29 @@ struct DecisionRecordWriter {
         json.raw(",\"entity\":")
         json.string(entity)
         json.raw(",\"score\":")
-        json.number(score)
-        json.raw(",\"decision\":")
-        json.string(decision)
-        json.raw(",\"model_version\":")
-        json.string(modelVersion)
+        if let decider = verdict.decider {
+            json.number(verdict.score)
+            json.raw(",\"decision\":")
+            json.string(decision)
+            json.raw(",\"model_version\":")
+            json.string(decider.version)
+        } else {
+            json.raw("null,\"decision\":")
+            json.string(decision)
+            json.raw(",\"model_version\":null")
+        }
+        json.raw(",\"decided_by\":")
+        json.string(decidedBy)
+        if verdict.canary { json.raw(",\"canary\":true") }
+        if let shadow = verdict.shadow, let shadowDecision {
+            json.raw(",\"shadow\":{\"model_version\":")
+            json.string(shadow.version)
+            json.raw(",\"score\":")
+            json.number(verdict.shadowScore)
+            json.raw(",\"decision\":")
+            json.string(shadowDecision)
+            json.raw("}")
+        }
         json.raw(",\"reasons\":[")
         for (i, reason) in reasons.enumerated() {
             if i > 0 { json.raw(",") }
@@ -77,4 +96,26 @@ struct DecisionRecordWriter {
         }
         json.raw("}")
     }
+}
+
+/// What decided one event, and what a second model said about it.
+struct Verdict {
+    /// The model that scored for the decision (nil: none loaded).
+    var decider: LoadedModel?
+    /// Its score (NaN without a decider).
+    var score: Double = .nan
+    /// The outcome, by position in the policy's outcomes.
+    var outcome = 0
+    /// Who decided: ``Verdict/byModel``, ``Verdict/byFallback``, or a rule's index.
+    var source = Verdict.byModel
+    /// The challenger decided (canary).
+    var canary = false
+    /// The other model of the lineup, scored on the same vector.
+    var shadow: LoadedModel?
+    var shadowScore: Double = .nan
+    /// The shadow score's outcome under the thresholds.
+    var shadowOutcome = 0
+
+    static let byModel = -1
+    static let byFallback = -2
 }

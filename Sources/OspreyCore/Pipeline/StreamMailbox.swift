@@ -13,6 +13,8 @@ public final class StreamMailbox: Sendable {
         case score(eventType: String?, events: [[UInt8]], explain: Bool, reply: CheckedContinuation<ScoreAnswer, Never>)
         /// The current features of entity `id` of kind `entityField`.
         case entity(entityField: String, id: String, reply: CheckedContinuation<EntityAnswer, Never>)
+        /// Serve with `lineup` from the next event on.
+        case deploy(ModelLineup, reply: CheckedContinuation<DeployAnswer, Never>)
     }
 
     private let pending = Mutex<[Request]>([])
@@ -45,6 +47,11 @@ public final class StreamMailbox: Sendable {
         await withCheckedContinuation { post(.entity(entityField: field, id: id, reply: $0)) }
     }
 
+    /// Hands a new model lineup to the stream thread; returns once it serves.
+    public func deploy(_ lineup: ModelLineup) async -> DeployAnswer {
+        await withCheckedContinuation { post(.deploy(lineup, reply: $0)) }
+    }
+
     func setWaker(_ wake: (@Sendable () -> Void)?) {
         let box = wake.map(Waker.init)
         waker.withLock { $0 = box }
@@ -73,4 +80,12 @@ public enum EntityAnswer: Sendable {
     case found([UInt8])
     /// No such entity kind or entity.
     case failure(status: Int, code: String, message: String)
+}
+
+/// The answer to a model deployment.
+public enum DeployAnswer: Sendable {
+    /// Serving; per input partition, the first offset the new lineup scores.
+    case switched([String: Int64])
+    /// Not installed, and why.
+    case refused(String)
 }

@@ -37,9 +37,10 @@ public final class StreamProcessor {
     let config: DaemonConfig
     let plan: FeaturePlan
     let engine: FeatureEngine
-    let model: GradientBoostedModel
-    let explainer: ContributionExplainer
-    let modelVersion: String
+    /// The models serving; swapped whole between two events (see ``ModelManager``).
+    var lineup: ModelLineup
+    /// PSI of the live model's inputs and scores against its reference.
+    var drift: DriftMonitor?
     let store: CheckpointStore?
     let writer: CheckpointWriter?
     let log: @Sendable (String) -> Void
@@ -88,7 +89,7 @@ public final class StreamProcessor {
     }
 
     /// Prepares the processor; Kafka connections open in ``run()``.
-    public init(config: DaemonConfig, model: GradientBoostedModel, modelVersion: String, stop: StopFlag,
+    public init(config: DaemonConfig, lineup: ModelLineup, stop: StopFlag,
                 mailbox: StreamMailbox = StreamMailbox(), board: StatusBoard = StatusBoard(), log: @escaping @Sendable (String) -> Void) throws {
         stopFlag = stop
         self.mailbox = mailbox
@@ -96,9 +97,7 @@ public final class StreamProcessor {
         self.config = config
         plan = FeaturePlan(spec: config.spec)
         engine = FeatureEngine(plan: plan)
-        self.model = model
-        explainer = ContributionExplainer(model.ensemble)
-        self.modelVersion = modelVersion
+        self.lineup = lineup
         self.log = log
         store = config.state.checkpointDirectory.map { CheckpointStore(directory: $0, keep: config.state.checkpointKeep) }
         // Exactly-once writes checkpoints inside the commit cycle, synchronously.
@@ -108,28 +107,24 @@ public final class StreamProcessor {
         for (index, type) in config.spec.eventTypes.enumerated() {
             let entity = type.messageKeyField
             let writer = DecisionRecordWriter(
-                eventType: type.name, entityField: entity, featureNames: type.featureNames,
-                modelVersion: modelVersion, includeFeatures: config.output.includeFeatures)
-            types.append(EventTypeRuntime(
+                eventType: type.name, entityField: entity, featureNames: type.featureNames, includeFeatures: config.output.includeFeatures)
+            let runtime = EventTypeRuntime(
                 decoder: plan.decoder(forEventType: index), writer: writer,
-                keyField: type.fields.firstIndex { $0.name == entity }!, vector: engine.makeVector(eventType: index)))
+                keyField: type.fields.firstIndex { $0.name == entity }!, vector: engine.makeVector(eventType: index))
+            runtime.rules = config.policy.rules.enumerated().compactMap { r, rule in
+                type.featureNames.firstIndex(of: rule.feature).map { (r, $0) }
+            }
+            types.append(runtime)
         }
         self.types = types
         outputTopic = config.output.topic
         httpWriters = config.spec.eventTypes.map { type in
-            DecisionRecordWriter(eventType: type.name, entityField: type.messageKeyField, featureNames: type.featureNames, modelVersion: modelVersion, includeFeatures: true)
+            DecisionRecordWriter(eventType: type.name, entityField: type.messageKeyField, featureNames: type.featureNames, includeFeatures: true)
         }
         let compiled = plan
         emptyStates = config.spec.eventTypes.map { _ in PartitionState(plan: compiled) }
-        status.modelVersion = modelVersion
-        status.modelPath = config.model.path
-        status.modelTrees = model.ensemble.trees.count
-        status.modelFeatures = model.featureNames
-        status.modelLoadedAt = Int64(Date().timeIntervalSince1970 * 1000)
         status.readyMaxLag = config.http.readyMaxLag
-        board.publish(status)
         budget = config.state.memoryBudget.map(MemoryBudget.init)
-        scratch.contributions = [Double](repeating: 0, count: explainer.valueCount)
         var producerProperties: [(String, String)] = [
             ("bootstrap.servers", config.kafka.bootstrap),
             ("linger.ms", "5"),
@@ -145,6 +140,17 @@ public final class StreamProcessor {
                                    ("transaction.timeout.ms", "60000"), ("message.timeout.ms", "55000")]
         }
         producer = try KafkaProducer(properties: producerProperties + config.kafka.properties + config.kafka.producerProperties)
+        let outcomes = config.policy.outcomes
+        self.outcomes = outcomes
+        fallbackOutcome = outcomes.firstIndex(of: config.policy.fallbackOutcome ?? config.policy.defaultOutcome)!
+        ruleOutcomes = config.policy.rules.map { rule in outcomes.firstIndex(of: rule.outcome)! }
+        decidedByText = config.policy.rules.map { "rule:\($0.name)" }
+        sourceCounts = Array(repeating: 0, count: config.policy.rules.count + 2)
+        decisionCounts = Array(repeating: Array(repeating: 0, count: outcomes.count), count: 3)
+        shadowCounts = Array(repeating: Array(repeating: 0, count: outcomes.count), count: 2)
+        install(lineup)
+        status.modelChanges = 0
+        board.publish(status)
     }
 
     /// Asks ``run()`` to stop: it finishes the event in hand, flushes, writes a
@@ -243,9 +249,57 @@ public final class StreamProcessor {
 
     // MARK: HTTP requests and status
 
-    /// Decisions per outcome, by position in ``outcomes`` (names attached when published).
-    lazy var outcomes: [String] = config.policy.outcomes
-    lazy var decisionCounts: [UInt64] = Array(repeating: 0, count: outcomes.count)
+    /// Every outcome the policy gives; counts below are by position in it.
+    var outcomes: [String] = []
+    var fallbackOutcome = 0
+    var ruleOutcomes: [Int] = []
+    var decidedByText: [String] = []
+    /// Decisions by [decider: live, challenger, none][outcome], folded into
+    /// named totals when the status is published or the lineup changes.
+    var decisionCounts: [[UInt64]] = []
+    /// Shadow outcomes by [shadow model: live, challenger][outcome].
+    var shadowCounts: [[UInt64]] = []
+    /// Decisions by source: model, fallback, then each rule.
+    var sourceCounts: [UInt64] = []
+
+    /// Makes `next` the serving lineup (between two events, on the stream thread).
+    func install(_ next: ModelLineup) {
+        if !status.models.isEmpty { foldDecisionCounts() }
+        lineup = next
+        let width = max(next.live?.explainer.valueCount ?? 0, next.challenger?.explainer.valueCount ?? 0)
+        scratch.contributions = [Double](repeating: 0, count: width)
+        drift = next.live.flatMap { DriftMonitor(model: $0, featureNames: $0.model.featureNames, windowSeconds: Double(config.model.driftWindow) / 1000, now: Date().timeIntervalSince1970) }
+        func info(_ model: LoadedModel, _ role: String) -> StreamStatus.ModelInfo {
+            .init(role: role, version: model.version, path: model.path, trees: model.model.ensemble.trees.count,
+                  features: model.model.featureNames, loadedAt: model.loadedAt, metrics: model.metadata?.metrics ?? [:])
+        }
+        status.models = (next.live.map { [info($0, "live")] } ?? []) + (next.challenger.map { [info($0, next.mode == .canary ? "canary" : "shadow")] } ?? [])
+        status.canaryFraction = next.challenger != nil && next.mode == .canary ? next.canaryFraction : 0
+        status.modelChanges += 1
+        status.drift = []
+    }
+
+    /// Names the per-position decision counts with the current lineup's versions.
+    func foldDecisionCounts() {
+        let versions = [lineup.live?.version, lineup.challenger?.version, nil]
+        for (slot, counts) in decisionCounts.enumerated() {
+            for (o, n) in counts.enumerated() where n > 0 {
+                status.decisions[.init(version: versions[slot] ?? "none", outcome: outcomes[o]), default: 0] += n
+                decisionCounts[slot][o] = 0
+            }
+        }
+        for (slot, counts) in shadowCounts.enumerated() {
+            for (o, n) in counts.enumerated() where n > 0 {
+                status.shadowDecisions[.init(version: versions[slot] ?? "none", outcome: outcomes[o]), default: 0] += n
+                shadowCounts[slot][o] = 0
+            }
+        }
+        for (i, n) in sourceCounts.enumerated() where n > 0 {
+            let name = i == 0 ? "model" : i == 1 ? "fallback" : decidedByText[i - 2]
+            status.decisionSources[name, default: 0] += n
+            sourceCounts[i] = 0
+        }
+    }
 
     /// Folds per-partition consumption counts into the monotonic per-partition totals.
     func foldConsumed(_ tp: TopicPartition, _ runtime: PartitionRuntime) {
@@ -256,7 +310,13 @@ public final class StreamProcessor {
     func publishStatus() {
         lastPublish = Date()
         for (tp, runtime) in partitions { foldConsumed(tp, runtime) }
-        for (i, outcome) in outcomes.enumerated() where decisionCounts[i] > 0 { counters.decisions[outcome] = decisionCounts[i] }
+        foldDecisionCounts()
+        counters.decisions = status.decisions.reduce(into: [:]) { $0[$1.key.outcome, default: 0] += $1.value }
+        if drift != nil {
+            drift!.rotate(now: lastPublish.timeIntervalSince1970)
+            status.drift = drift!.psi().map { .init(version: drift!.version, series: $0.name, psi: $0.value) }
+            status.driftWindowEvents = drift!.windowCount
+        }
         var missing: [String: UInt64] = [:]
         var vectors: UInt64 = 0
         for (t, type) in types.enumerated() {
@@ -280,7 +340,6 @@ public final class StreamProcessor {
         status.stateBytes = bytes
         status.assigned = partitions.count
         status.deadLetters = counters.deadLetters
-        status.decisions = counters.decisions
         status.lateEvents = counters.late
         status.producerQueue = producer.queueLength
         status.deliveryFailures = producer.failed
@@ -298,6 +357,7 @@ public final class StreamProcessor {
         switch request {
         case .score(_, _, _, let reply): reply.resume(returning: .failure(status: 503, code: "stopping", message: "the daemon is shutting down", field: nil, index: nil))
         case .entity(_, _, let reply): reply.resume(returning: .failure(status: 503, code: "stopping", message: "the daemon is shutting down"))
+        case .deploy(_, let reply): reply.resume(returning: .refused("the daemon is shutting down"))
         }
     }
 
@@ -308,6 +368,13 @@ public final class StreamProcessor {
                 reply.resume(returning: scoreForHTTP(typeName: typeName, events: events, explain: explain))
             case .entity(let field, let id, let reply):
                 reply.resume(returning: describeEntity(field: field, id: id))
+            case .deploy(let next, let reply):
+                install(next)
+                var switched: [String: Int64] = [:]
+                for (tp, runtime) in partitions { switched[tp.description] = runtime.nextOffset }
+                log("models now \(next.summary); the next event of each partition is scored by them")
+                publishStatus()
+                reply.resume(returning: .switched(switched))
             }
         }
     }
@@ -342,14 +409,15 @@ public final class StreamProcessor {
             let owner = partitions.first { $0.value.eventType == typeIndex && $0.value.state.tables.contains { $0.entity(key) != nil } }?.value
                 ?? partitions.values.first { $0.eventType == typeIndex }
             engine.preview(event, eventType: typeIndex, state: owner?.state ?? emptyStates[typeIndex], into: &vector)
-            let score = score(vector)
+            let verdict = decide(vector, rules: type.rules, entity: key)
             var json = JSONText(capacity: 1024)
             httpWriters[typeIndex].write(
-                into: &json, eventID: event.id, entity: key, score: score, decision: config.policy.outcome(for: score),
+                into: &json, eventID: event.id, entity: key, verdict: verdict, decision: outcomes[verdict.outcome],
+                decidedBy: decidedBy(verdict), shadowDecision: verdict.shadow == nil ? nil : outcomes[verdict.shadowOutcome],
                 reasons: scratch.reasons[...], vector: vector, processedAt: Int64(Date().timeIntervalSince1970 * 1000),
                 latencyMicros: Int64((DispatchTime.now().uptimeNanoseconds - started) / 1000),
                 source: .init(topic: "http", partition: -1, offset: -1))
-            if explain, let phi = try? explainer.contributions(vector.values, method: .exact) {
+            if explain, let decider = verdict.decider, let phi = try? decider.explainer.contributions(vector.values, method: .exact) {
                 json.bytes.removeLast()  // the closing brace
                 json.raw(",\"explanation\":{\"method\":\"treeshap\",\"bias\":")
                 json.number(phi[spec.features.count])
@@ -642,13 +710,13 @@ public final class StreamProcessor {
         }
         engine.process(type.event, eventType: runtime.eventType, state: &runtime.state, into: &type.vector)
         if type.vector.late { counters.late += 1 }
-        let score = score(type.vector)
-        let outcome = config.policy.outcomeIndex(for: score)
         let entity = type.event.strings[type.keyField] ?? type.event.id
+        let verdict = decide(type.vector, rules: type.rules, entity: entity)
         let finished = DispatchTime.now().uptimeNanoseconds
         let wallClock = Date().timeIntervalSince1970
         type.writer.write(
-            into: &scratch.json, eventID: type.event.id, entity: entity, score: score, decision: outcomes[outcome],
+            into: &scratch.json, eventID: type.event.id, entity: entity, verdict: verdict, decision: outcomes[verdict.outcome],
+            decidedBy: decidedBy(verdict), shadowDecision: verdict.shadow == nil ? nil : outcomes[verdict.shadowOutcome],
             reasons: scratch.reasons[...], vector: type.vector, processedAt: Int64(wallClock * 1000),
             latencyMicros: Int64((finished - started) / 1000),
             source: .init(topic: message.topic, partition: message.partition, offset: message.offset))
@@ -669,9 +737,12 @@ public final class StreamProcessor {
             return
         }
         counters.decided += 1
-        decisionCounts[outcome] += 1
+        count(verdict)
         runtime.nextOffset = message.offset + 1
-        status.score.observe(score)
+        if verdict.decider != nil { status.score.observe(verdict.score) }
+        if drift != nil, verdict.decider === lineup.live {
+            type.vector.values.withUnsafeBufferPointer { drift!.observe(score: verdict.score, features: $0) }
+        }
         status.processingSeconds.observe(Double(finished - started) / 1e9)
         status.endToEndSeconds.observe(wallClock - Double(type.vector.eventTime) / 1000)
         type.vectors += 1
@@ -679,20 +750,65 @@ public final class StreamProcessor {
         for (i, v) in type.vector.values.enumerated() where v.isNaN { type.missing[i] += 1 }
     }
 
-    func score(_ vector: FeatureVector) -> Double {
+    /// Decides one event: rules first, then the deciding model's score
+    /// (the challenger's for canary entities), else the fallback; the other
+    /// model of the lineup is scored on the same vector as a shadow. Reason
+    /// codes of the deciding model are left in `scratch.reasons`.
+    func decide(_ vector: FeatureVector, rules: [(rule: Int, feature: Int)], entity: String) -> Verdict {
+        var verdict = Verdict()
+        verdict.canary = lineup.challengerDecides(entity)
+        verdict.decider = verdict.canary ? lineup.challenger : lineup.live
+        verdict.shadow = verdict.canary ? lineup.live : lineup.challenger
+        scratch.reasons.removeAll(keepingCapacity: true)
+        if let decider = verdict.decider { verdict.score = score(vector, with: decider, reasons: config.output.reasons) }
+        if let shadow = verdict.shadow {
+            verdict.shadowScore = score(vector, with: shadow, reasons: 0)
+            verdict.shadowOutcome = config.policy.outcomeIndex(for: verdict.shadowScore)
+        }
+        for (rule, feature) in rules where config.policy.rules[rule].holds(vector.values[feature]) {
+            verdict.source = rule
+            verdict.outcome = ruleOutcomes[rule]
+            return verdict
+        }
+        if verdict.decider != nil, verdict.score.isFinite {
+            verdict.outcome = config.policy.outcomeIndex(for: verdict.score)
+        } else {
+            verdict.source = Verdict.byFallback
+            verdict.outcome = fallbackOutcome
+        }
+        return verdict
+    }
+
+    func decidedBy(_ verdict: Verdict) -> String {
+        switch verdict.source {
+        case Verdict.byModel: "model"
+        case Verdict.byFallback: "fallback"
+        default: decidedByText[verdict.source]
+        }
+    }
+
+    /// Counts a published decision by position (named at publication).
+    func count(_ verdict: Verdict) {
+        let slot = verdict.decider == nil ? 2 : verdict.canary ? 1 : 0
+        decisionCounts[slot][verdict.outcome] += 1
+        if verdict.shadow != nil { shadowCounts[verdict.canary ? 0 : 1][verdict.shadowOutcome] += 1 }
+        sourceCounts[verdict.source == Verdict.byModel ? 0 : verdict.source == Verdict.byFallback ? 1 : verdict.source + 2] += 1
+    }
+
+    /// `model`'s score for `vector`, and its top `reasons` reason codes into `scratch.reasons`.
+    func score(_ vector: FeatureVector, with model: LoadedModel, reasons: Int) -> Double {
         var score = 0.0
         vector.values.withUnsafeBufferPointer { row in
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, model.predictionCount)) { out in
-                model.predict(row, into: out)
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, model.model.predictionCount)) { out in
+                model.model.predict(row, into: out)
                 score = out[0]
             }
-            scratch.reasons.removeAll(keepingCapacity: true)
-            if config.output.reasons > 0 {
+            if reasons > 0 {
                 scratch.contributions.withUnsafeMutableBufferPointer { phi in
-                    try? explainer.contributions(row, method: .approximate, into: phi)
+                    try? model.explainer.contributions(row, method: .approximate, into: phi)
                 }
                 let phi = scratch.contributions
-                phi.withUnsafeBufferPointer { explainer.topReasons($0, count: config.output.reasons, into: &scratch.reasons) }
+                phi.withUnsafeBufferPointer { model.explainer.topReasons($0, count: reasons, into: &scratch.reasons) }
             }
         }
         return score
@@ -748,6 +864,8 @@ final class EventTypeRuntime {
     let keyField: Int
     var event: DecodedEvent
     var vector: FeatureVector
+    /// The policy's rules that read this type's features: (rule, feature position).
+    var rules: [(rule: Int, feature: Int)] = []
     /// Vectors scored, and per feature how many had it missing.
     var vectors: UInt64 = 0
     var missing: [UInt64]

@@ -5,21 +5,55 @@ import Synchronization
 /// The loop copies its counters here a few times a second; HTTP handlers read
 /// the last copy, so scraping never touches (or slows) the stream.
 public struct StreamStatus: Sendable {
-    /// The live model: version, file, tree count, feature names, load time (epoch ms).
-    public var modelVersion = ""
-    public var modelPath = ""
-    public var modelTrees = 0
-    public var modelFeatures: [String] = []
-    public var modelLoadedAt: Int64 = 0
+    /// A serving model.
+    public struct ModelInfo: Sendable, Equatable {
+        /// live, shadow or canary.
+        public var role: String
+        public var version: String
+        public var path: String
+        public var trees: Int
+        public var features: [String]
+        /// Epoch ms.
+        public var loadedAt: Int64
+        /// The registry metadata's evaluation figures.
+        public var metrics: [String: Double]
+    }
+
+    /// A decision count's labels.
+    public struct DecisionKey: Hashable, Sendable {
+        public var version: String
+        public var outcome: String
+    }
+
+    /// One drift figure: PSI of `series` ("score" or a feature) for model `version`.
+    public struct DriftValue: Sendable {
+        public var version: String
+        public var series: String
+        public var psi: Double
+    }
+
+    /// The serving models (live first), the canary share, and how many lineups were installed.
+    public var models: [ModelInfo] = []
+    public var canaryFraction = 0.0
+    public var modelChanges: UInt64 = 0
+    /// The live model's version ("" when none is loaded).
+    public var modelVersion: String { models.first { $0.role == "live" }?.version ?? "" }
+    /// Decisions per deciding model version and outcome; the shadow model's
+    /// outcomes likewise; decisions per source (model, fallback, rule:NAME).
+    public var decisions: [DecisionKey: UInt64] = [:]
+    public var shadowDecisions: [DecisionKey: UInt64] = [:]
+    public var decisionSources: [String: UInt64] = [:]
+    /// PSI per series over the drift window, and the events in that window.
+    public var drift: [DriftValue] = []
+    public var driftWindowEvents = 0
     /// The loop is consuming / has begun to stop.
     public var running = false
     public var stopping = false
     /// Per input partition ("topic-partition"): consumed events and lag (high watermark − next offset).
     public var consumed: [String: UInt64] = [:]
     public var lag: [String: Int64] = [:]
-    /// Dead letters per reason code, decisions per outcome, late events.
+    /// Dead letters per reason code, late events.
     public var deadLetters: [String: UInt64] = [:]
-    public var decisions: [String: UInt64] = [:]
     public var lateEvents: UInt64 = 0
     /// Messages awaiting the broker, and messages it refused.
     public var producerQueue = 0
