@@ -93,6 +93,8 @@ def main():
     ap.add_argument("--trees", type=int, default=100)
     ap.add_argument("--depth", type=int, default=4, help="max depth (XGBoost) / 2^depth leaves (LightGBM)")
     ap.add_argument("--learning-rate", type=float, default=0.2)
+    ap.add_argument("--min-leaf-rows", type=int, default=5,
+                    help="LightGBM min_data_in_leaf (its default 20 starves rare positives such as fraud)")
     ap.add_argument("--holdout", type=float, default=0.2, help="share of the latest rows kept for evaluation")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--osprey", default=os.path.join(ROOT, ".build/release/osprey"))
@@ -130,7 +132,7 @@ def main():
         import lightgbm as lgb
         train = lgb.Dataset(x[:cut], label=y[:cut], feature_name=names, free_raw_data=False)
         booster = lgb.train({"objective": "binary", "num_leaves": 2 ** args.depth, "learning_rate": args.learning_rate,
-                             "seed": args.seed, "num_threads": 1, "verbose": -1, "deterministic": True}, train, num_boost_round=args.trees)
+                             "min_data_in_leaf": args.min_leaf_rows, "seed": args.seed, "num_threads": 1, "verbose": -1, "deterministic": True}, train, num_boost_round=args.trees)
         predict = booster.predict
         model_file, library_version = "model.txt", lgb.__version__
         save = booster.save_model
@@ -169,7 +171,7 @@ def main():
             "rows": str(len(rows)),
             "train_rows": str(cut),
             "positives": str(int(y.sum())),
-            "params": f"trees={args.trees} depth={args.depth} learning_rate={args.learning_rate} seed={args.seed}",
+            "params": f"trees={args.trees} depth={args.depth} learning_rate={args.learning_rate} min_leaf_rows={args.min_leaf_rows} seed={args.seed}",
         },
         "metrics": metrics,
         "reference": {

@@ -82,6 +82,14 @@ public struct HTTPServer: Sendable {
             body.raw("}")
             return json(200, body.bytes)
         }
+        router.get("/v1/entities/:type/:id/features") { _, context in
+            let field = context.parameters.get("type") ?? ""
+            let id = context.parameters.get("id") ?? ""
+            switch await mailbox.entity(field: field, id: id) {
+            case .found(let bytes): return json(200, bytes)
+            case .failure(let status, let code, let message): return errorResponse(status, code, message)
+            }
+        }
         router.post("/v1/score") { request, context in
             var request = request
             let buffer = try await request.collectBody(upTo: settings.maxBodyBytes)

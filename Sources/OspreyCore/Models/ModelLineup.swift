@@ -83,8 +83,10 @@ public struct ModelLineup: Sendable {
 }
 
 /// The stable hash that assigns entities to the canary: FNV-1a (64 bit) of
-/// the key's UTF-8 bytes, mapped to [0, 1). The same on every instance and
-/// every restart, so an entity stays with one model.
+/// the key's UTF-8 bytes, then MurmurHash3's 64-bit finalizer (FNV alone
+/// leaves the top bits barely touched by the last characters, and keys like
+/// c-1, c-2 differ only there), top 53 bits mapped to [0, 1). The same on every
+/// instance and every restart, so an entity stays with one model.
 public enum CanaryHash {
     /// The key's position in [0, 1).
     public static func unit(_ key: String) -> Double {
@@ -96,7 +98,11 @@ public enum CanaryHash {
                 hash &*= 0x0000_0100_0000_01b3
             }
         }
-        // The top 53 bits: exactly representable.
+        hash ^= hash >> 33
+        hash &*= 0xff51_afd7_ed55_8ccd
+        hash ^= hash >> 33
+        hash &*= 0xc4ce_b9fe_1a85_ec53
+        hash ^= hash >> 33
         return Double(hash >> 11) / 9_007_199_254_740_992.0
     }
 }

@@ -78,7 +78,7 @@ public actor ModelManager {
             let live = try LoadedModel.load(path: settings.path, version: version, metadata: nil, fits: fits)
             return try await apply(ModelLineup(live: live), recording: nil, registry: nil)
         }
-        let wanted = try registry.readDeployment() ?? deployment ?? ModelDeployment(live: settings.live)
+        let wanted = try registry.readDeployment() ?? deployment ?? ModelDeployment(live: settings.live ?? registry.versions().last)
         return try await apply(try load(wanted, registry: registry), recording: nil, registry: registry, wanted: wanted)
     }
 

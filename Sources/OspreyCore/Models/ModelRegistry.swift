@@ -135,6 +135,20 @@ public struct ModelDeployment: Codable, Sendable, Equatable {
         self.previousLive = previousLive
     }
 
+    /// Reads a record; only `live` is needed (a hand-written one may omit the rest).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        live = try c.decodeIfPresent(String.self, forKey: .live)
+        challenger = try c.decodeIfPresent(String.self, forKey: .challenger)
+        mode = try c.decodeIfPresent(ChallengerMode.self, forKey: .mode) ?? .shadow
+        canaryFraction = try c.decodeIfPresent(Double.self, forKey: .canaryFraction) ?? 0
+        previousLive = try c.decodeIfPresent(String.self, forKey: .previousLive)
+        updatedAt = try c.decodeIfPresent(Int64.self, forKey: .updatedAt) ?? 0
+        guard (0...1).contains(canaryFraction) else {
+            throw DecodingError.dataCorruptedError(forKey: .canaryFraction, in: c, debugDescription: "must be from 0 to 1")
+        }
+    }
+
     /// Equal apart from the time it was recorded.
     public func sameServing(as other: ModelDeployment) -> Bool {
         live == other.live && challenger == other.challenger && mode == other.mode && canaryFraction == other.canaryFraction
