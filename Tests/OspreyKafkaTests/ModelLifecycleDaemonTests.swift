@@ -191,4 +191,66 @@ struct ModelLifecycleDaemonTests {
         #expect(log.contains("received SIGHUP"))
         #expect(!log.contains("t0ken"), "the admin token never reaches the log")
     }
+
+    @Test("without a loadable model, rules and the fallback decide (counted, not ready); a reload brings the model and rules still come first")
+    func fallbackChain() throws {
+        let input = try TestBroker.createTopic("fb-payments")
+        let decisions = try TestBroker.createTopic("fb-decisions")
+        let dlq = try TestBroker.createTopic("fb-dlq")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("osprey-fb-\(UUID().uuidString)")
+        let registry = directory.appendingPathComponent("models")
+        try FileManager.default.createDirectory(at: registry.appendingPathComponent("payments"), withIntermediateDirectories: true)
+        // The payments example with a rule and a fallback, and an empty registry.
+        let example = try String(contentsOfFile: Daemon.paymentsConfig, encoding: .utf8)
+        let config = directory.appendingPathComponent("osprey.yaml")
+        try example
+            .replacingOccurrences(of: "../../../Topics/", with: Daemon.root.appendingPathComponent("Topics").path + "/")
+            .replacingOccurrences(of: "decision:\n", with: "decision:\n  rules:\n    - {name: big_amount, when: \"amount > 900\", outcome: review}\n  fallback: hold\n")
+            .write(to: config, atomically: true, encoding: .utf8)
+        let port = HTTPClient.freePort()
+        let base = "http://127.0.0.1:\(port)"
+        let process = try Daemon.start(["run", "--config", config.path], environment: [
+            "OSPREY_KAFKA_BOOTSTRAP": try TestBroker.address(), "OSPREY_GROUP_ID": "osprey-fb-\(UUID().uuidString.prefix(6))",
+            "OSPREY_INPUT_TOPICS": input, "OSPREY_OUTPUT_TOPIC": decisions, "OSPREY_DLQ_TOPIC": dlq,
+            "OSPREY_CHECKPOINT_DIR": directory.appendingPathComponent("checkpoints").path,
+            "OSPREY_MODEL_REGISTRY": registry.path, "OSPREY_HTTP_PORT": "\(port)", "OSPREY_ADMIN_TOKEN": "t0ken",
+        ], log: directory.appendingPathComponent("osprey.log"))
+        defer { kill(process.processIdentifier, SIGKILL) }
+
+        let (first, firstBad) = PaymentStream.lines(count: 300, seed: 21)
+        try Daemon.produce(first, topic: input)
+        var records = try Daemon.read(decisions, count: 300 - firstBad, timeout: 60).compactMap { try? JSONReader.parse($0.value) }
+        #expect(records.count == 300 - firstBad)
+        for r in records {
+            let big = (r["features"]?["amount"]?.numberValue ?? 0) > 900
+            #expect(r["decided_by"]?.stringValue == (big ? "rule:big_amount" : "fallback"))
+            #expect(r["decision"]?.stringValue == (big ? "review" : "hold"))
+            #expect(r["score"] == .null && r["model_version"] == .null)
+        }
+        let ready = try HTTPClient.call("GET", "\(base)/readyz")
+        #expect(ready.status == 503 && ready.text.contains("no model loaded"), "\(ready.text)")
+        usleep(400_000)
+        let metrics = try HTTPClient.call("GET", "\(base)/metrics").text
+        #expect(metrics.contains("osprey_model_loaded 0"))
+        #expect(metrics.contains("osprey_decision_source_total{source=\"fallback\"}"))
+        #expect(metrics.contains("osprey_decisions_total{decision=\"hold\",model_version=\"none\"}"))
+
+        // A version arrives; reload; the model decides, the rule still first.
+        let version = registry.appendingPathComponent("payments/v1")
+        try FileManager.default.copyItem(at: Daemon.root.appendingPathComponent("Deploy/examples/payments/models/payments/v1"), to: version)
+        let reload = try HTTPClient.call("POST", "\(base)/v1/models/reload", headers: ["Authorization": "Bearer t0ken"])
+        #expect(reload.status == 200 && reload.json?["live"]?.stringValue == "v1", "\(reload.text)")
+        let (second, secondBad) = PaymentStream.lines(count: 300, seed: 22)
+        try Daemon.produce(second.map { $0.replacingOccurrences(of: #""event_id":"e-"#, with: #""event_id":"f-"#) }, topic: input)
+        let total = 600 - firstBad - secondBad
+        records = try Daemon.read(decisions, count: total, timeout: 60).compactMap { try? JSONReader.parse($0.value) }
+        #expect(records.count == total)
+        for r in records.suffix(300 - secondBad) {
+            let big = (r["features"]?["amount"]?.numberValue ?? 0) > 900
+            #expect(r["decided_by"]?.stringValue == (big ? "rule:big_amount" : "model"))
+            #expect(r["model_version"]?.stringValue == "v1")
+            #expect(r["score"]?.numberValue != nil)
+        }
+        #expect(try HTTPClient.call("GET", "\(base)/readyz").status == 200)
+    }
 }
