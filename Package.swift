@@ -84,6 +84,10 @@ let package = Package(
             name: "OspreyFeaturesTests",
             dependencies: ["OspreyFeatures"]
         ),
+        .testTarget(
+            name: "DeployTests",
+            dependencies: ["OspreyCore", "OspreyHTTP", "OspreyFeatures", .product(name: "Yams", package: "Yams")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -22,6 +22,14 @@ fi
 
 source Deploy/scripts/kafka-env.sh
 osprey_install_training_deps
+# promtool (Debian package prometheus) checks and unit-tests the alert rules.
+if ! command -v promtool >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "== installing promtool (apt-get install prometheus)"
+    $sudo apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 \
+        || echo "test.sh: promtool not installable; the alert-rule checks will be skipped" >&2
+fi
 export OSPREY_TRAINING_PYTHON="$PWD/.venv-kafka/bin/python"
 trap broker_stop EXIT
 broker_start
@@ -33,3 +41,9 @@ export OSPREY_REQUIRE_BROKER=1
 # Parallel test workers would share two cores with the build; run them in one process.
 swift build --build-tests
 swift test --skip-build --no-parallel
+
+# The container image's build step (Deploy/Dockerfile runs the same script):
+# a release binary with the Swift runtime linked in, smoke-tested here.
+echo "== release build as the image makes it (Deploy/scripts/build-release.sh)"
+Deploy/scripts/build-release.sh .build/dist
+.build/dist/bin/osprey validate --config Deploy/examples/payments/osprey.yaml

@@ -23,7 +23,11 @@ enum DaemonSetup {
     static func config(_ path: String) throws -> DaemonConfig {
         guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read config file \(path)") }
         do {
-            return try DaemonConfig.load(path: path, yaml: String(decoding: data, as: UTF8.self), environment: ProcessInfo.processInfo.environment)
+            let config = try DaemonConfig.load(path: path, yaml: String(decoding: data, as: UTF8.self), environment: ProcessInfo.processInfo.environment)
+            for name in config.unusedEnvironment {
+                Log.line("warning: \(name) sets nothing (not a known variable, and \(path) has no setting at that path); check the name")
+            }
+            return config
         } catch {
             throw CLIError("\(path) has \(error.errors.count == 1 ? "a problem" : "\(error.errors.count) problems"):\n\(error)")
         }

@@ -136,6 +136,8 @@ struct DaemonConfigTests {
             #expect(error.errors.map(\.path) == ["deployment.instances"])
             #expect(error.description.contains("merchant_txn_count_1h, merchant_amount_mean_7d"))
         }
+        let accepted = yaml.replacingOccurrences(of: "    topic: payments\n", with: "    topic: payments\n    partition_local: true\n")
+        #expect(try DaemonConfig.load(path: path, yaml: accepted, environment: ["OSPREY_INSTANCES": "3"]).instances == 3, "per-partition values accepted explicitly")
         let cardOnly = yaml.replacingOccurrences(of: "entity: merchant_id", with: "entity: card_id")
         let scaled = try DaemonConfig.load(path: path, yaml: cardOnly + "\ndeployment:\n  instances: 4\n", environment: [:])
         #expect(scaled.instances == 4)

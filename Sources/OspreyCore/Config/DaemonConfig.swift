@@ -22,6 +22,9 @@ public struct DaemonConfig: Sendable {
     public var http: HTTPSettings
     /// How many instances share the consumer group (`deployment.instances`).
     public var instances = 1
+    /// `OSPREY_*` environment variables that set nothing (typos, or settings
+    /// the file lacks); `osprey run` and `validate` warn about them.
+    public var unusedEnvironment: [String] = []
 
     /// Loads the configuration at `path` (relative paths inside it are relative
     /// to its folder) and applies `environment` overrides.
@@ -36,7 +39,9 @@ public struct DaemonConfig: Sendable {
         var replaced: [String: String] = [:]
         let root = ConfigNode(node: EnvironmentOverrides.replacingScalars(parsed.node, environment: environment, replaced: &replaced), path: "", problems: problems)
         do throws(ConfigErrors) {
-            return try load(root: root, baseDirectory: baseDirectory, environment: environment, alreadyApplied: Set(replaced.values), problems: problems)
+            var config = try load(root: root, baseDirectory: baseDirectory, environment: environment, alreadyApplied: Set(replaced.values), problems: problems)
+            config.unusedEnvironment = EnvironmentOverrides.unused(environment, applied: Set(replaced.values))
+            return config
         } catch {
             // Name the variable when a bad value came from the environment.
             throw ConfigErrors(error.errors.map { e in
@@ -105,11 +110,12 @@ public struct DaemonConfig: Sendable {
             }
         }
         if instances > 1 {
-            for type in spec.eventTypes where !type.partitionLocalFeatures.isEmpty {
+            for type in spec.eventTypes where !type.partitionLocalFeatures.isEmpty && !type.partitionLocalAccepted {
                 let message = "\(instances) instances would each see only part of the events behind \(type.partitionLocalFeatures.joined(separator: ", ")): "
                     + "topic \(type.topic) is keyed by \(type.messageKeyField), so the events of one entity of another field are spread over partitions "
-                    + "owned by different instances, and these features would differ from backfill's. Run one instance, key these features by "
-                    + "\(type.messageKeyField), or publish the events again keyed by that entity (a topic and event type of its own)"
+                    + "owned by different instances. Run one instance, key these features by \(type.messageKeyField), publish the events again "
+                    + "keyed by that entity (a topic and event type of its own), or accept per-partition values for them with "
+                    + "'partition_local: true' on event type '\(type.name)'"
                 problems.add(ConfigError(path: "deployment.instances", message: message))
             }
         }

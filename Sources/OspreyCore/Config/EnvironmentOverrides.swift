@@ -24,6 +24,25 @@ import Yams
 /// `OSPREY_OUTPUT_REASONS=5`, `OSPREY_STATE_MEMORY_BUDGET=4GiB`,
 /// `OSPREY_KAFKA_CONSUMER_PROPERTIES_FETCH_WAIT_MAX_MS=2`.
 public enum EnvironmentOverrides {
+    /// The variables read whether or not the file has the setting.
+    public static let aliases: Set<String> = [
+        "OSPREY_KAFKA_BOOTSTRAP", "OSPREY_GROUP_ID", "OSPREY_GROUP_INSTANCE_ID", "OSPREY_INPUT_TOPICS", "OSPREY_OUTPUT_TOPIC",
+        "OSPREY_DLQ_TOPIC", "OSPREY_OUTPUT_INCLUDE_FEATURES", "OSPREY_HTTP_HOST", "OSPREY_HTTP_PORT", "OSPREY_ADMIN_TOKEN",
+        "OSPREY_CHECKPOINT_DIR", "OSPREY_CHECKPOINT_INTERVAL", "OSPREY_STATE_MEMORY_BUDGET", "OSPREY_MODEL", "OSPREY_MODEL_VERSION",
+        "OSPREY_EXACTLY_ONCE", "OSPREY_TRANSACTIONAL_ID", "OSPREY_INSTANCES",
+    ]
+
+    /// `OSPREY_*` variables in `environment` that set nothing: neither an
+    /// alias, a librdkafka property, nor a setting present in the file (in
+    /// `applied`). Usually a typo, or a setting missing from the file.
+    static func unused(_ environment: [String: String], applied: Set<String>) -> [String] {
+        // Read by other parts of the toolchain, not the configuration.
+        let elsewhere: Set<String> = ["OSPREY_REQUIRE_BROKER", "OSPREY_TRAINING_PYTHON", "OSPREY_BENCH_SKIP_BUILD", "OSPREY_BENCH_SKIP_INSTALL", "OSPREY_BENCH_NO_TL2CGEN", "OSPREY_ROOT", "OSPREY_TANSU", "OSPREY_BROKER_PID", "OSPREY_KAFKA_VENV"]
+        return environment.keys.filter {
+            $0.hasPrefix("OSPREY_") && !aliases.contains($0) && !applied.contains($0) && !$0.hasPrefix("OSPREY_KAFKA_PROPERTY_") && !elsewhere.contains($0)
+        }.sorted()
+    }
+
     /// Replaces the scalars of `node` (outside lists) named by `OSPREY_<PATH>` variables.
     static func replacingScalars(_ node: Node, environment: [String: String], path: String = "OSPREY", configPath: String = "", replaced: inout [String: String]) -> Node {
         guard case .mapping(var mapping) = node else { return node }

@@ -54,6 +54,10 @@ public struct EventTypeSpec: Sendable, Equatable {
     /// The field producers use as the Kafka message key (the partitioning key);
     /// `nil`: the entity field of the first aggregate feature.
     public var keyField: String?
+    /// The config accepts that features on other entities than the message key
+    /// are computed per input partition (`partition_local: true`), so several
+    /// instances may share the group.
+    public var partitionLocalAccepted = false
     /// How far behind the stream time an event may be and still update state (ms).
     public var allowedLateness: Int64
     /// How long an idle entity keeps its state (ms); `nil` derives it from the windows.

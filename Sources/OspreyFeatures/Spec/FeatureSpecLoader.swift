@@ -51,7 +51,7 @@ public enum FeatureSpecLoader {
         return FeatureSpec(eventTypes: types)
     }
 
-    static let eventKeys = ["name", "topic", "schema", "id_field", "time_field", "key_field", "allowed_lateness", "entity_ttl", "max_event_bytes", "fields", "features"]
+    static let eventKeys = ["name", "topic", "schema", "id_field", "time_field", "key_field", "partition_local", "allowed_lateness", "entity_ttl", "max_event_bytes", "fields", "features"]
 
     static func loadEventType(_ node: ConfigNode, baseDirectory: String) -> EventTypeSpec? {
         node.rejectUnknownKeys(eventKeys)
@@ -111,6 +111,7 @@ public enum FeatureSpecLoader {
             name: name, topic: topic, schemaPath: schema, idField: idField, timeField: timeField,
             allowedLateness: lateness, entityTTL: ttl, maxEventBytes: maxBytes, fields: fields, features: features)
         spec.keyField = keyField
+        spec.partitionLocalAccepted = node["partition_local"]?.bool ?? false
         return spec
     }
 
