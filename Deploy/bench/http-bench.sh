@@ -2,7 +2,9 @@
 # The HTTP scorer under load: wrk posts single events to /v1/score of a daemon
 # holding the payments example's state (100k cards), first alone, then while
 # events stream through at RATE/s; prints wrk's throughput and latency
-# percentiles and the stream's throughput in both runs.
+# percentiles and the stream's throughput in both runs. Then the same wrk
+# load against the Python peer, Deploy/bench/fastapi_peer.py (FastAPI on
+# uvicorn with 2 workers, XGBoost, the same 100k cards of state), alone.
 #
 #   Deploy/bench/http-bench.sh [SECONDS] [RATE]
 # Needs wrk (apt-get install wrk). OSPREY_BENCH_SKIP_BUILD=1 reuses the release build.
@@ -13,12 +15,18 @@ rate="${2:-5000}"
 command -v swift >/dev/null 2>&1 || export PATH="$PATH:/opt/swift/usr/bin"
 command -v wrk >/dev/null 2>&1 || { apt-get install -y wrk >/dev/null 2>&1 || sudo apt-get install -y wrk >/dev/null; }
 source Deploy/scripts/kafka-env.sh
-osprey_install_kafka_deps
+osprey_install_training_deps
+.venv-kafka/bin/python -c "import fastapi, uvicorn, uvloop, httptools" 2>/dev/null || .venv-kafka/bin/pip install -q fastapi==0.165.0 "uvicorn[standard]==0.54.0"
 [ "${OSPREY_BENCH_SKIP_BUILD:-0}" = 1 ] || swift build -c release --product osprey >/dev/null
 py=.venv-kafka/bin/python
 work="$(mktemp -d)"
 pid=""
-cleanup() { [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; broker_stop; rm -rf "$work"; }
+peer=""
+cleanup() {
+    for p in $pid $peer; do kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    broker_stop
+    rm -rf "$work"
+}
 trap cleanup EXIT
 broker_start
 for t in payments payments-decisions; do create_topic "$t" 6; done
@@ -43,3 +51,12 @@ wrk -t2 -c32 -d"${seconds}s" --latency -s Deploy/bench/score.lua http://127.0.0.
 after=$(curl -s localhost:18088/metrics | awk '/^osprey_decisions_total/ {s+=$2} END {print s}')
 wait $gen
 echo "stream during the HTTP load: $(( (after - before) / seconds )) decisions/s (offered ${rate}/s)"
+kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+
+echo "== FastAPI + XGBoost peer (uvicorn, 2 workers, same state and model), alone for ${seconds}s"
+$py Deploy/tools/generate_events.py payments --count 300000 --entities 100000 --out "$work/events.jsonl" 2>/dev/null
+OSPREY_PEER_MODEL=Deploy/examples/payments/models/payments/v1/model.json OSPREY_PEER_EVENTS="$work/events.jsonl" \
+    .venv-kafka/bin/uvicorn fastapi_peer:app --app-dir Deploy/bench --host 127.0.0.1 --port 18089 --workers 2 --log-level warning &
+peer=$!
+until curl -sf -o /dev/null -X POST -d '{}' localhost:18089/v1/score || [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d '{}' localhost:18089/v1/score)" = 400 ]; do sleep 0.5; done
+wrk -t2 -c32 -d"${seconds}s" --latency -s Deploy/bench/score.lua http://127.0.0.1:18089 | grep -E "Requests/sec|50%|99%|Non-2xx"
