@@ -31,6 +31,8 @@ enum PrometheusText {
         out += "osprey_up \(s.running ? 1 : 0)\n"
         help("osprey_ready", "gauge", "1 when /readyz answers 200.")
         out += "osprey_ready \(s.isReady ? 1 : 0)\n"
+        help("osprey_broker_reachable", "gauge", "0 while librdkafka reports the brokers unreachable (retrying with backoff).")
+        out += "osprey_broker_reachable \(s.brokerTrouble == nil ? 1 : 0)\n"
         help("osprey_model_info", "gauge", "The serving models, by role (live, shadow, canary).")
         for m in s.models {
             out += "osprey_model_info{role=\"\(m.role)\",version=\"\(label(m.version))\",trees=\"\(m.trees)\"} 1\n"

@@ -112,6 +112,24 @@ public final class KafkaConsumer {
         }
     }
 
+    /// Moves assigned partitions to `offsets` (RD_KAFKA_OFFSET_BEGINNING is -2);
+    /// messages already fetched for them are discarded.
+    public func seek(_ offsets: [TopicPartition: Int64], timeoutMs: Int32 = 5_000) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for (tp, offset) in offsets {
+            rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition).pointee.offset = offset
+        }
+        if let error = rd_kafka_seek_partitions(handle, list, timeoutMs) {
+            defer { rd_kafka_error_destroy(error) }
+            throw KafkaError(rd_kafka_error_code(error), "seeking")
+        }
+        for i in 0..<Int(list.pointee.cnt) where list.pointee.elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError(list.pointee.elems[i].err, "seeking \(String(cString: list.pointee.elems[i].topic))-\(list.pointee.elems[i].partition)")
+        }
+    }
+
     /// The partition's low and high watermarks (first offset held, next offset to be written).
     public func watermarks(_ tp: TopicPartition, timeoutMs: Int32 = 5_000) throws(KafkaError) -> (low: Int64, high: Int64) {
         var low: Int64 = -1

@@ -87,6 +87,18 @@ public final class KafkaProducer {
         if let failure { throw failure }
     }
 
+    /// The fatal error that made this producer unusable, if any (an idempotent
+    /// producer whose sequence the broker no longer knows, for instance); the
+    /// remedy is a new producer.
+    public var fatalError: String? {
+        // Checked every loop turn: no allocation unless there is an error.
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 512) { buffer in
+            buffer[0] = 0
+            let err = rd_kafka_fatal_error(handle, buffer.baseAddress, buffer.count)
+            return err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : "\(String(cString: rd_kafka_err2name(err))): \(String(cString: buffer.baseAddress!))"
+        }
+    }
+
     /// Serves delivery reports for up to `timeoutMs`.
     public func poll(timeoutMs: Int32 = 0) { rd_kafka_poll(handle, timeoutMs) }
 

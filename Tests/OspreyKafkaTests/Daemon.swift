@@ -51,9 +51,10 @@ enum Daemon {
     }
 
     /// Reads `topic` from the beginning until `count` records arrived or `timeout` passed.
-    static func read(_ topic: String, count: Int, timeout: TimeInterval, committedOnly: Bool = false, until done: (([Record]) -> Bool)? = nil) throws -> [Record] {
+    static func read(_ topic: String, count: Int, timeout: TimeInterval, committedOnly: Bool = false, bootstrap: String? = nil,
+                     until done: (([Record]) -> Bool)? = nil) throws -> [Record] {
         let consumer = try KafkaConsumer(
-            properties: [("bootstrap.servers", try TestBroker.address()), ("group.id", "reader-\(UUID().uuidString.prefix(8))"),
+            properties: [("bootstrap.servers", try bootstrap ?? TestBroker.address()), ("group.id", "reader-\(UUID().uuidString.prefix(8))"),
                          ("isolation.level", committedOnly ? "read_committed" : "read_uncommitted")] + TestBroker.fastGroup,
             handlers: .init(assigned: { _ in [:] }, revoked: { _ in }, error: { _ in }))
         try consumer.subscribe([topic])
@@ -76,8 +77,8 @@ enum Daemon {
     static func headersOf(_ m: ConsumedMessage) -> [String: String] { m.headers }
 
     /// Publishes lines to `topic`, keyed by the card id when the line has one.
-    static func produce(_ lines: [String], topic: String) throws {
-        let producer = try KafkaProducer(properties: [("bootstrap.servers", try TestBroker.address()), ("linger.ms", "5")])
+    static func produce(_ lines: [String], topic: String, bootstrap: String? = nil) throws {
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", try bootstrap ?? TestBroker.address()), ("linger.ms", "5")])
         for line in lines {
             let key = line.range(of: #""card_id":"([^"]*)""#, options: .regularExpression).map { String(line[$0]) }
             try producer.produce(topic: topic, key: key.map { Array($0.utf8) }, value: Array(line.utf8))

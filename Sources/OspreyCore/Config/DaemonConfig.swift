@@ -142,17 +142,21 @@ public struct KafkaSettings: Sendable, Equatable {
     public var producerProperties: [(String, String)] = []
     /// Pause fetching while the producer holds more than this many messages.
     public var maxInFlight = 100_000
+    /// Replace the producer when it has delivered nothing for this long (ms)
+    /// while messages wait and the brokers answer (`kafka.producer_stall_timeout`).
+    public var producerStallTimeout: Int64 = 30_000
 
     public static func == (a: KafkaSettings, b: KafkaSettings) -> Bool {
         a.bootstrap == b.bootstrap && a.groupID == b.groupID && a.groupInstanceID == b.groupInstanceID
             && a.properties.elementsEqual(b.properties, by: ==) && a.consumerProperties.elementsEqual(b.consumerProperties, by: ==)
             && a.producerProperties.elementsEqual(b.producerProperties, by: ==) && a.maxInFlight == b.maxInFlight
+            && a.producerStallTimeout == b.producerStallTimeout
     }
 
     static func load(_ node: ConfigNode?, problems: ConfigProblems) -> KafkaSettings {
         var settings = KafkaSettings()
         guard let node else { return settings }
-        node.rejectUnknownKeys(["bootstrap", "group_id", "group_instance_id", "properties", "consumer_properties", "producer_properties", "max_in_flight"])
+        node.rejectUnknownKeys(["bootstrap", "group_id", "group_instance_id", "properties", "consumer_properties", "producer_properties", "max_in_flight", "producer_stall_timeout"])
         settings.bootstrap = node["bootstrap"]?.string ?? ""
         settings.groupID = node["group_id"]?.string ?? ""
         settings.groupInstanceID = node["group_instance_id"]?.string
@@ -164,6 +168,9 @@ public struct KafkaSettings: Sendable, Equatable {
         settings.consumerProperties = properties("consumer_properties")
         settings.producerProperties = properties("producer_properties")
         if let n = node["max_in_flight"]?.int { settings.maxInFlight = max(1, n) }
+        if let stall = node["producer_stall_timeout"] {
+            if let ms = stall.duration, ms >= 5_000 { settings.producerStallTimeout = ms } else { stall.fail("must be a duration of at least 5s, e.g. 30s") }
+        }
         return settings
     }
 }

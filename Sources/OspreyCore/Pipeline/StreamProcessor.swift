@@ -32,6 +32,7 @@ public final class StreamProcessor {
         public var decisions: [String: UInt64] = [:]
         public var checkpoints: UInt64 = 0
         public var commits: UInt64 = 0
+        public var producerRecoveries: UInt64 = 0
     }
 
     let config: DaemonConfig
@@ -50,7 +51,9 @@ public final class StreamProcessor {
     let outputTopic: String
 
     var consumer: KafkaConsumer?
-    let producer: KafkaProducer
+    var producer: KafkaProducer
+    /// Everything the producer was created with, to create it again.
+    var producerProperties: [(String, String)] = []
     /// Requests from the HTTP port, served by the loop.
     public let mailbox: StreamMailbox
     /// Health, readiness and metrics, published by the loop.
@@ -139,7 +142,8 @@ public final class StreamProcessor {
             producerProperties += [("transactional.id", transactionalID),
                                    ("transaction.timeout.ms", "60000"), ("message.timeout.ms", "55000")]
         }
-        producer = try KafkaProducer(properties: producerProperties + config.kafka.properties + config.kafka.producerProperties)
+        self.producerProperties = producerProperties + config.kafka.properties + config.kafka.producerProperties
+        producer = try KafkaProducer(properties: self.producerProperties)
         let outcomes = config.policy.outcomes
         self.outcomes = outcomes
         fallbackOutcome = outcomes.firstIndex(of: config.policy.fallbackOutcome ?? config.policy.defaultOutcome)!
@@ -192,6 +196,7 @@ public final class StreamProcessor {
                 if handled & 63 == 0 { serveMailbox() }
             }
             producer.poll(timeoutMs: 0)
+            if producer.fatalError != nil { recoverProducer() }
             serveMailbox()
             if Date().timeIntervalSince(lastPublish) >= 0.25 { publishStatus() }
             // Back-pressure: stop fetching while the producer is far behind.
@@ -233,6 +238,10 @@ public final class StreamProcessor {
     func kafkaError(_ text: String) {
         // Addresses and timings vary between repeats of the same problem.
         let kind = String(text.prefix { $0 != ":" })
+        if status.brokerTrouble == nil, ["_ALL_BROKERS_DOWN", "_TRANSPORT", "_RESOLVE"].contains(kind) {
+            status.brokerTrouble = (text, Int64(Date().timeIntervalSince1970 * 1000))
+            log("not ready: brokers unreachable (\(text)); retrying with backoff, events already consumed are kept")
+        }
         let now = Date()
         if let seen = recentErrors[kind] {
             if now.timeIntervalSince(seen.logged) >= 30 {
@@ -307,8 +316,94 @@ public final class StreamProcessor {
         runtime.consumed = 0
     }
 
+    /// While the brokers are unreachable, asks one of them (at most every
+    /// second, 200 ms at most) whether it is back; consuming a message also
+    /// proves it.
+    func probeBroker() {
+        guard let trouble = status.brokerTrouble, let consumer else { return }
+        guard Date().timeIntervalSince(lastBrokerProbe) >= 1 else { return }
+        lastBrokerProbe = Date()
+        guard let tp = partitions.keys.first else { return }
+        do throws(KafkaError) {
+            _ = try consumer.watermarks(tp, timeoutMs: 200)
+            brokerReachable(since: trouble.since)
+        } catch {}
+    }
+
+    func brokerReachable(since: Int64) {
+        status.brokerTrouble = nil
+        log("brokers reachable again after \(Int64(Date().timeIntervalSince1970 * 1000) - since) ms")
+    }
+
+    var lastBrokerProbe = Date.distantPast
+    /// When the producer last delivered something (or had nothing to deliver).
+    var lastDeliveryProgress = Date()
+    var lastDelivered: UInt64 = 0
+
+    /// A producer that delivers nothing for `kafka.producer_stall_timeout`
+    /// while messages wait and the brokers answer is stuck (an idempotent
+    /// producer whose broker forgot its producer id waits forever): it is
+    /// replaced and the partitions replay from their checkpoints.
+    func watchProducer(now: Date) {
+        let delivered = producer.delivered
+        if producer.queueLength == 0 || delivered != lastDelivered || status.brokerTrouble != nil {
+            lastDelivered = delivered
+            lastDeliveryProgress = now
+            return
+        }
+        guard now.timeIntervalSince(lastDeliveryProgress) * 1000 >= Double(config.kafka.producerStallTimeout) else { return }
+        log("the producer delivered nothing for \(config.kafka.producerStallTimeout / 1000) s with \(producer.queueLength) messages waiting while the brokers answer; replacing it")
+        lastDeliveryProgress = now
+        recoverProducer(reason: "stalled")
+    }
+
+    /// After a fatal producer error librdkafka drops every decision it had not
+    /// delivered, so the stream goes back to what is safe: a new producer,
+    /// and each partition restored from its newest checkpoint (or, without
+    /// one, the committed offset) and consumed again from there. No event
+    /// goes without a decision; the ones after the checkpoint are decided again.
+    func recoverProducer(reason given: String? = nil) {
+        let reason = given ?? producer.fatalError ?? "unknown"
+        if config.output.exactlyOnce {
+            // The restart pairs state with the last committed transaction.
+            log("the transactional producer hit a fatal error (\(reason)); exiting for a restart")
+            failed = true
+            requestStop()
+            return
+        }
+        log("producer failure (\(reason)): its undelivered decisions are dropped; starting a new producer and replaying each partition from its last checkpoint")
+        do throws(KafkaError) {
+            producer = try KafkaProducer(properties: producerProperties)
+        } catch {
+            log("cannot create a new producer: \(error)")
+            requestStop()
+            return
+        }
+        guard let consumer else { return }
+        let owned = Array(partitions.keys)
+        let restored = assign(owned)
+        var seeks: [TopicPartition: Int64] = [:]
+        for tp in owned {
+            if let offset = restored[tp] {
+                seeks[tp] = offset
+            } else {
+                let committed = (try? consumer.committed([tp])[tp]) ?? nil
+                seeks[tp] = committed.flatMap { $0 >= 0 ? $0 : nil } ?? -2
+            }
+        }
+        do throws(KafkaError) {
+            try consumer.seek(seeks)
+            counters.producerRecoveries += 1
+        } catch {
+            log("cannot rewind the partitions after the producer failed: \(error); stopping (a restart replays from the checkpoints)")
+            requestStop()
+        }
+    }
+
     func publishStatus() {
         lastPublish = Date()
+        probeBroker()
+        watchProducer(now: lastPublish)
         for (tp, runtime) in partitions { foldConsumed(tp, runtime) }
         foldDecisionCounts()
         counters.decisions = status.decisions.reduce(into: [:]) { $0[$1.key.outcome, default: 0] += $1.value }
@@ -698,6 +793,7 @@ public final class StreamProcessor {
         let tp = TopicPartition(topic: message.topic, partition: message.partition)
         guard let runtime = partitions[tp] else { return }
         let started = DispatchTime.now().uptimeNanoseconds
+        if let trouble = status.brokerTrouble { brokerReachable(since: trouble.since) }
         counters.consumed += 1
         runtime.consumed += 1
         let type = types[runtime.eventType]
@@ -732,8 +828,12 @@ public final class StreamProcessor {
             }
         }
         if let failure {
-            log("cannot enqueue the decision for \(tp)@\(message.offset): \(failure)")
-            requestStop()
+            if producer.fatalError != nil {
+                recoverProducer()
+            } else {
+                log("cannot enqueue the decision for \(tp)@\(message.offset): \(failure)")
+                requestStop()
+            }
             return
         }
         counters.decided += 1
@@ -827,6 +927,10 @@ public final class StreamProcessor {
         do throws(KafkaError) {
             try producer.produce(topic: config.output.deadLetterTopic, key: message.key, value: message.value, headers: headers)
         } catch {
+            if producer.fatalError != nil {
+                recoverProducer()
+                return
+            }
             log("cannot enqueue a dead letter for \(message.topic)-\(message.partition)@\(message.offset): \(error)")
             requestStop()
         }

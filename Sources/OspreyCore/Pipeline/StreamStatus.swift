@@ -74,18 +74,21 @@ public struct StreamStatus: Sendable {
     /// Per feature: how many vectors had it missing, and vectors in total.
     public var featureMissing: [String: UInt64] = [:]
     public var vectors: UInt64 = 0
+    /// Set while the brokers cannot be reached: what librdkafka said, and since when (epoch ms).
+    public var brokerTrouble: (text: String, since: Int64)?
     /// The largest lag allowed for readiness.
     public var readyMaxLag: Int64 = 10_000
 
     /// Ready: model loaded, partitions assigned (and so restored), lag within bound, not stopping.
     public var isReady: Bool {
-        !modelVersion.isEmpty && running && !stopping && assigned > 0 && (lag.values.max() ?? 0) <= readyMaxLag
+        !modelVersion.isEmpty && running && !stopping && assigned > 0 && (lag.values.max() ?? 0) <= readyMaxLag && brokerTrouble == nil
     }
 
     /// Why not ready, for the /readyz body.
     public var notReadyReasons: [String] {
         var reasons: [String] = []
         if modelVersion.isEmpty { reasons.append("no model loaded") }
+        if let trouble = brokerTrouble { reasons.append("brokers unreachable since \(trouble.since) (epoch ms): \(trouble.text)") }
         if !running { reasons.append("not consuming yet") }
         if stopping { reasons.append("stopping") }
         if assigned == 0 { reasons.append("no partitions assigned") }
