@@ -28,6 +28,7 @@ if ! command -v promtool >/dev/null 2>&1; then
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     echo "== installing promtool (apt-get install prometheus)"
     $sudo apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 \
+        || { $sudo apt-get update >/dev/null 2>&1 && $sudo apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1; } \
         || echo "test.sh: promtool not installable; the alert-rule checks will be skipped" >&2
 fi
 export OSPREY_TRAINING_PYTHON="$PWD/.venv-kafka/bin/python"
