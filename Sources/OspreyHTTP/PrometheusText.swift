@@ -52,15 +52,15 @@ enum PrometheusText {
         for (reason, n) in s.deadLetters.sorted(by: { $0.key < $1.key }) {
             out += "osprey_invalid_events_total{reason=\"\(label(reason))\"} \(n)\n"
         }
-        let byKey: (StreamStatus.DecisionKey, StreamStatus.DecisionKey) -> Bool = { ($0.version, $0.outcome) < ($1.version, $1.outcome) }
+        func decisionCounts(_ name: String, _ counts: [StreamStatus.DecisionKey: UInt64]) {
+            for (key, n) in counts.sorted(by: { ($0.key.version, $0.key.outcome) < ($1.key.version, $1.key.outcome) }) {
+                out += "\(name){decision=\"\(label(key.outcome))\",model_version=\"\(label(key.version))\"} \(n)\n"
+            }
+        }
         help("osprey_decisions_total", "counter", "Decisions published, per outcome and deciding model version (none: fallback without a model).")
-        for (key, n) in s.decisions.sorted(by: { byKey($0.key, $1.key) }) {
-            out += "osprey_decisions_total{decision=\"\(label(key.outcome))\",model_version=\"\(label(key.version))\"} \(n)\n"
-        }
+        decisionCounts("osprey_decisions_total", s.decisions)
         help("osprey_shadow_decisions_total", "counter", "Outcomes the non-deciding model of the lineup would have given, per its version.")
-        for (key, n) in s.shadowDecisions.sorted(by: { byKey($0.key, $1.key) }) {
-            out += "osprey_shadow_decisions_total{decision=\"\(label(key.outcome))\",model_version=\"\(label(key.version))\"} \(n)\n"
-        }
+        decisionCounts("osprey_shadow_decisions_total", s.shadowDecisions)
         help("osprey_decision_source_total", "counter", "Decisions by what decided: model, rule:NAME, or fallback (no model could score).")
         for (source, n) in s.decisionSources.sorted(by: { $0.key < $1.key }) {
             out += "osprey_decision_source_total{source=\"\(label(source))\"} \(n)\n"

@@ -116,24 +116,26 @@ public actor ModelManager {
 
     /// The challenger becomes live; the old live version is kept for rollback.
     public func promote() async throws(RegistryError) -> ModelChange {
-        let registry = try needRegistry("promote")
-        guard var wanted = deployment, let challenger = wanted.challenger else {
+        guard let challenger = deployment?.challenger else {
             throw RegistryError("there is no challenger to promote; deploy one first (POST /v1/models/deploy {\"challenger\": \"VERSION\"})")
         }
-        wanted.previousLive = wanted.live
-        wanted.live = challenger
-        wanted.challenger = nil
-        return try await apply(try load(wanted, registry: registry), recording: wanted, registry: registry, wanted: wanted)
+        return try await makeLive(challenger, action: "promote")
     }
 
     /// The previous live version serves again; the challenger is removed.
     public func rollback() async throws(RegistryError) -> ModelChange {
-        let registry = try needRegistry("rollback")
-        guard var wanted = deployment, let previous = wanted.previousLive else {
+        guard let previous = deployment?.previousLive else {
             throw RegistryError("nothing to roll back to: no previous live version is recorded")
         }
+        return try await makeLive(previous, action: "rollback")
+    }
+
+    /// `version` serves alone; the live version it replaces is kept as the previous one.
+    func makeLive(_ version: String, action: String) async throws(RegistryError) -> ModelChange {
+        let registry = try needRegistry(action)
+        guard var wanted = deployment else { throw RegistryError("no deployment to change") }
         wanted.previousLive = wanted.live
-        wanted.live = previous
+        wanted.live = version
         wanted.challenger = nil
         return try await apply(try load(wanted, registry: registry), recording: wanted, registry: registry, wanted: wanted)
     }
