@@ -90,6 +90,8 @@ enum PrometheusText {
         out += "osprey_producer_queue_messages \(s.producerQueue)\n"
         help("osprey_delivery_errors_total", "counter", "Messages the broker did not accept.")
         out += "osprey_delivery_errors_total \(s.deliveryFailures)\n"
+        help("osprey_output_replays_total", "counter", "Times the stream replayed from its checkpoints because output was lost.")
+        out += "osprey_output_replays_total \(s.outputReplays)\n"
         help("osprey_checkpoints_total", "counter", "Checkpoints written.")
         out += "osprey_checkpoints_total \(s.checkpoints)\n"
         help("osprey_checkpoint_duration_seconds", "histogram", "Time to encode, write and fsync one partition's checkpoint.")

@@ -79,6 +79,32 @@ struct EventDecoderTests {
         #expect(reason("{\(good),\"x\":\"\\ud800\"}") == .invalidUTF8)
     }
 
+    @Test("ids and entity keys longer than max_key_bytes are refused as too_long; other strings only count toward the event's size")
+    func keyLength() throws {
+        func event(id: String, card: String) -> String {
+            #"{"event_id":"\#(id)","event_time":1,"card_id":"\#(card)","amount":1}"#
+        }
+        #expect(try decode(event(id: String(repeating: "i", count: 256), card: "c")).id.utf8.count == 256)
+        #expect(reason(event(id: String(repeating: "i", count: 257), card: "c")) == .tooLong)
+        // Escapes count as the bytes they decode to.
+        #expect(try decode(event(id: String(repeating: "\\u00e9", count: 128), card: "c")).id.utf8.count == 256)
+        #expect(reason(event(id: "e-1", card: String(repeating: "c", count: 2000))) == nil, "card_id is no key of this type")
+
+        let keyed = EventDecoder(type: {
+            var type = decoder.type
+            type.features = [FeatureDefinition(name: "n", kind: .aggregate(AggregateFeature(entity: "card_id", function: .count, field: nil, window: nil)))]
+            type.maxKeyBytes = 8
+            return type
+        }())
+        var decoded = keyed.makeEvent()
+        #expect(throws: EventError.self) { try keyed.decode(Array(event(id: "e-1", card: "card-12345").utf8), into: &decoded) }
+        do throws(EventError) {
+            try keyed.decode(Array(event(id: "e-1", card: "card-12345").utf8), into: &decoded)
+        } catch {
+            #expect(error.reason == .tooLong && error.field == "card_id", "\(error)")
+        }
+    }
+
     @Test("RFC 3339 parsing")
     func rfc3339() {
         func parse(_ s: String) -> Int64? { Timestamp.parseRFC3339(Array(s.utf8)) }

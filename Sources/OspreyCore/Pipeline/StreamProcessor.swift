@@ -68,6 +68,18 @@ public final class StreamProcessor {
     public private(set) var counters = Counters()
     var lastCheckpoint = Date()
     var budget: MemoryBudget?
+    /// The largest dead-letter value the producer accepts, with room for the
+    /// key and headers: a larger original is cut to it (and says so).
+    var deadLetterValueLimit = 0
+    /// Delivery failures: after a failure the stream pauses for `backoff`,
+    /// then replays from the checkpoints; each failure in a row doubles it.
+    var deliveryBackoff: TimeInterval = 0
+    var lastDeliveryFailure = Date.distantPast
+    var replayAt: Date?
+    /// Delivery failures of producers already replaced (the metric is a total).
+    var retiredDeliveryFailures: UInt64 = 0
+    /// Consumption is paused (back-pressure, or waiting to replay).
+    var paused = false
 
     /// One assigned input partition.
     final class PartitionRuntime {
@@ -144,6 +156,8 @@ public final class StreamProcessor {
         }
         self.producerProperties = producerProperties + config.kafka.properties + config.kafka.producerProperties
         producer = try KafkaProducer(properties: self.producerProperties)
+        let maxMessage = self.producerProperties.last { $0.0 == "message.max.bytes" }.flatMap { Int($0.1) } ?? 1_000_000
+        deadLetterValueLimit = max(1024, maxMessage - 64 * 1024)
         let outcomes = config.policy.outcomes
         self.outcomes = outcomes
         fallbackOutcome = outcomes.firstIndex(of: config.policy.fallbackOutcome ?? config.policy.defaultOutcome)!
@@ -168,6 +182,9 @@ public final class StreamProcessor {
             ("group.id", config.kafka.groupID),
         ]
         if let instance = config.kafka.groupInstanceID { properties.append(("group.instance.id", instance)) }
+        // An input topic created after start-up is noticed at the next metadata
+        // refresh (librdkafka's default: 5 minutes); 10 s keeps the wait short.
+        properties.append(("topic.metadata.refresh.interval.ms", "10000"))
         properties += config.kafka.properties + config.kafka.consumerProperties
         let consumer = try KafkaConsumer(properties: properties, handlers: .init(
             assigned: { [unowned self] in self.assign($0) },
@@ -187,7 +204,6 @@ public final class StreamProcessor {
             log("note: \(type.partitionLocalFeatures.joined(separator: ", ")) follow entities other than the message key (\(type.messageKeyField)); each partition computes them from its own events")
         }
 
-        var paused = false
         while !stopFlag.isRequested {
             var handled = 0
             while handled < 1000, consumer.poll(timeoutMs: handled == 0 ? 50 : 0, { handle($0) }) {
@@ -197,6 +213,8 @@ public final class StreamProcessor {
             }
             producer.poll(timeoutMs: 0)
             if producer.fatalError != nil { recoverProducer() }
+            if producer.failed > 0, replayAt == nil { deliveryFailed() }
+            if let at = replayAt, Date() >= at { replayAfterDeliveryFailure() }
             serveMailbox()
             if Date().timeIntervalSince(lastPublish) >= 0.25 { publishStatus() }
             // Back-pressure: stop fetching while the producer is far behind.
@@ -204,7 +222,7 @@ public final class StreamProcessor {
                 consumer.pause(Array(partitions.keys))
                 paused = true
                 log("pausing consumption: \(producer.queueLength) messages waiting for the broker")
-            } else if paused && producer.queueLength < config.kafka.maxInFlight / 2 {
+            } else if paused && replayAt == nil && producer.queueLength < config.kafka.maxInFlight / 2 {
                 consumer.resume(Array(partitions.keys))
                 paused = false
                 log("resuming consumption")
@@ -372,6 +390,7 @@ public final class StreamProcessor {
             return
         }
         log("producer failure (\(reason)): its undelivered decisions are dropped; starting a new producer and replaying each partition from its last checkpoint")
+        retiredDeliveryFailures += producer.failed
         do throws(KafkaError) {
             producer = try KafkaProducer(properties: producerProperties)
         } catch {
@@ -398,6 +417,47 @@ public final class StreamProcessor {
             log("cannot rewind the partitions after the producer failed: \(error); stopping (a restart replays from the checkpoints)")
             requestStop()
         }
+    }
+
+    /// Decisions or dead letters the broker refused (or that could not even be
+    /// enqueued) are output lost: the stream stops taking events, reports not
+    /// ready, waits a backoff (1 s, doubling to 30 s while failures keep
+    /// coming) and replays from the checkpoints with a new producer. Nothing
+    /// is committed meanwhile, so a restart would replay the same events.
+    func deliveryFailed(_ immediate: String? = nil) {
+        guard replayAt == nil else { return }
+        let now = Date()
+        let error = immediate ?? "\(producer.failed) messages failed delivery: \(producer.lastDeliveryError ?? "?")"
+        if config.output.exactlyOnce {
+            // The open transaction cannot commit; a restart pairs state with the last one that did.
+            recoverProducer(reason: error)
+            return
+        }
+        deliveryBackoff = now.timeIntervalSince(lastDeliveryFailure) > 60 ? 1 : min(max(1, deliveryBackoff * 2), 30)
+        lastDeliveryFailure = now
+        status.outputTrouble = (error, Int64(now.timeIntervalSince1970 * 1000))
+        if let consumer, !paused {
+            consumer.pause(Array(partitions.keys))
+            paused = true
+        }
+        replayAt = now.addingTimeInterval(deliveryBackoff)
+        log("not ready: output lost (\(error)); replaying from the last checkpoints in \(Int(deliveryBackoff)) s")
+    }
+
+    func replayAfterDeliveryFailure() {
+        replayAt = nil
+        recoverProducer(reason: status.outputTrouble?.text ?? "delivery failed")
+        if let consumer, paused {
+            consumer.resume(Array(partitions.keys))
+            paused = false
+        }
+    }
+
+    /// Called when a checkpoint finds every message delivered.
+    func outputDelivered() {
+        guard let trouble = status.outputTrouble, replayAt == nil else { return }
+        status.outputTrouble = nil
+        log("output delivered again (after: \(trouble.text)); ready")
     }
 
     func publishStatus() {
@@ -437,7 +497,8 @@ public final class StreamProcessor {
         status.deadLetters = counters.deadLetters
         status.lateEvents = counters.late
         status.producerQueue = producer.queueLength
-        status.deliveryFailures = producer.failed
+        status.deliveryFailures = retiredDeliveryFailures + producer.failed
+        status.outputReplays = counters.producerRecoveries
         status.checkpoints = counters.checkpoints
         board.publish(status)
     }
@@ -656,6 +717,7 @@ public final class StreamProcessor {
             log("checkpoint (\(reason)) refused: \(producer.failed) messages failed delivery (\(producer.lastDeliveryError ?? "?")); offsets stay uncommitted so they are replayed")
             return
         }
+        outputDelivered()
         var offsets: [TopicPartition: Int64] = [:]
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         for tp in owned {
@@ -750,9 +812,10 @@ public final class StreamProcessor {
             if stopFlag.isRequested { return }
         }
         if producer.failed > 0 {
-            log("checkpoint refused: \(producer.failed) messages failed delivery (\(producer.lastDeliveryError ?? "?")); offsets stay uncommitted so they are replayed")
+            deliveryFailed()
             return
         }
+        outputDelivered()
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         for (tp, runtime) in due {
             let metadata = CheckpointMetadata(topic: tp.topic, partition: tp.partition, nextOffset: runtime.nextOffset, createdAt: now, specFingerprint: plan.fingerprint, entityKinds: plan.entityKindNames)
@@ -791,7 +854,8 @@ public final class StreamProcessor {
 
     func handle(_ message: ConsumedMessage) {
         let tp = TopicPartition(topic: message.topic, partition: message.partition)
-        guard let runtime = partitions[tp] else { return }
+        // Waiting to replay: everything from the checkpoints on comes again.
+        guard let runtime = partitions[tp], replayAt == nil else { return }
         let started = DispatchTime.now().uptimeNanoseconds
         if let trouble = status.brokerTrouble { brokerReachable(since: trouble.since) }
         counters.consumed += 1
@@ -831,8 +895,7 @@ public final class StreamProcessor {
             if producer.fatalError != nil {
                 recoverProducer()
             } else {
-                log("cannot enqueue the decision for \(tp)@\(message.offset): \(failure)")
-                requestStop()
+                deliveryFailed("cannot enqueue the decision for \(tp)@\(message.offset): \(failure)")
             }
             return
         }
@@ -924,15 +987,26 @@ public final class StreamProcessor {
             ("osprey.source.offset", Array(String(message.offset).utf8)),
         ]
         if let field = error.field { headers.append(("osprey.error.field", Array(field.utf8))) }
+        // An event too big for the producer would fail its dead letter on
+        // every replay: keep its first bytes and say how big it was.
+        var key = message.key
+        if let k = key, k.count > 16 * 1024 {
+            headers.append(("osprey.original.key_bytes", Array(String(k.count).utf8)))
+            key = nil
+        }
+        var value = message.value
+        if value.count > deadLetterValueLimit {
+            headers.append(("osprey.original.bytes", Array(String(value.count).utf8)))
+            value = UnsafeRawBufferPointer(rebasing: value.prefix(deadLetterValueLimit))
+        }
         do throws(KafkaError) {
-            try producer.produce(topic: config.output.deadLetterTopic, key: message.key, value: message.value, headers: headers)
+            try producer.produce(topic: config.output.deadLetterTopic, key: key, value: value, headers: headers)
         } catch {
             if producer.fatalError != nil {
                 recoverProducer()
                 return
             }
-            log("cannot enqueue a dead letter for \(message.topic)-\(message.partition)@\(message.offset): \(error)")
-            requestStop()
+            deliveryFailed("cannot enqueue a dead letter for \(message.topic)-\(message.partition)@\(message.offset): \(error)")
         }
     }
 }

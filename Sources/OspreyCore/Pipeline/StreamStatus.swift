@@ -58,6 +58,9 @@ public struct StreamStatus: Sendable {
     /// Messages awaiting the broker, and messages it refused.
     public var producerQueue = 0
     public var deliveryFailures: UInt64 = 0
+    /// Times the stream went back to its checkpoints because output was lost
+    /// (a failed producer, or messages the broker refused).
+    public var outputReplays: UInt64 = 0
     /// Checkpoints written, when the last one was (epoch ms), its size, and how long writes take.
     public var checkpoints: UInt64 = 0
     public var lastCheckpointAt: Int64 = 0
@@ -76,12 +79,15 @@ public struct StreamStatus: Sendable {
     public var vectors: UInt64 = 0
     /// Set while the brokers cannot be reached: what librdkafka said, and since when (epoch ms).
     public var brokerTrouble: (text: String, since: Int64)?
+    /// Set while decisions or dead letters fail delivery: the last error, and since when (epoch ms).
+    public var outputTrouble: (text: String, since: Int64)?
     /// The largest lag allowed for readiness.
     public var readyMaxLag: Int64 = 10_000
 
     /// Ready: model loaded, partitions assigned (and so restored), lag within bound, not stopping.
     public var isReady: Bool {
         !modelVersion.isEmpty && running && !stopping && assigned > 0 && (lag.values.max() ?? 0) <= readyMaxLag && brokerTrouble == nil
+            && outputTrouble == nil
     }
 
     /// Why not ready, for the /readyz body.
@@ -89,6 +95,7 @@ public struct StreamStatus: Sendable {
         var reasons: [String] = []
         if modelVersion.isEmpty { reasons.append("no model loaded") }
         if let trouble = brokerTrouble { reasons.append("brokers unreachable since \(trouble.since) (epoch ms): \(trouble.text)") }
+        if let trouble = outputTrouble { reasons.append("output failing delivery since \(trouble.since) (epoch ms): \(trouble.text)") }
         if !running { reasons.append("not consuming yet") }
         if stopping { reasons.append("stopping") }
         if assigned == 0 { reasons.append("no partitions assigned") }

@@ -25,6 +25,9 @@ public struct EventDecoder: Sendable {
     let nameLengths: [Int]
     let types: [FieldType]
     let required: [Bool]
+    /// Per field, its longest accepted value in bytes (the id and entity keys
+    /// have ``EventTypeSpec/maxKeyBytes``; other strings, only the event's size).
+    let lengthLimits: [Int]
     let idIndex: Int
     let timeIndex: Int
 
@@ -46,6 +49,8 @@ public struct EventDecoder: Sendable {
         types = type.fields.map(\.type)
         required = type.fields.map(\.required)
         idIndex = type.fields.firstIndex { $0.name == type.idField } ?? -1
+        let keys = Set(type.entityFields + [type.idField] + (type.keyField.map { [$0] } ?? []))
+        lengthLimits = type.fields.map { keys.contains($0.name) ? type.maxKeyBytes : Int.max }
         timeIndex = type.fields.firstIndex { $0.name == type.timeField } ?? -1
     }
 
@@ -151,7 +156,11 @@ public struct EventDecoder: Sendable {
         switch types[i] {
         case .string:
             guard c == UInt8(ascii: "\"") else { throw wrongType("a string") }
-            event.strings[i] = try scanner.string().text(scanner)
+            let span = try scanner.string()
+            guard (span.decoded?.count ?? span.length) <= lengthLimits[i] else {
+                throw EventError(.tooLong, field: name, message: "field '\(name)' is \(span.decoded?.count ?? span.length) bytes long; keys and ids may be at most \(lengthLimits[i]) (max_key_bytes)", offset: start)
+            }
+            event.strings[i] = span.text(scanner)
         case .number:
             guard c == UInt8(ascii: "-") || (c &- 0x30) < 10 else { throw wrongType("a number") }
             let value = try scanner.number()

@@ -5,6 +5,7 @@ public struct EventError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Reason: String, Sendable, Equatable, CaseIterable {
         case empty = "empty"
         case tooLarge = "too_large"
+        case tooLong = "too_long"
         case invalidJSON = "invalid_json"
         case invalidUTF8 = "invalid_utf8"
         case notAnObject = "not_an_object"

@@ -64,6 +64,10 @@ public struct EventTypeSpec: Sendable, Equatable {
     public var entityTTL: Int64?
     /// The largest accepted event, in bytes.
     public var maxEventBytes: Int
+    /// The longest accepted event id or entity key, in UTF-8 bytes: they are
+    /// kept in state and echoed in every decision, so a megabyte-long card id
+    /// is bad input, not a key.
+    public var maxKeyBytes: Int
     /// The typed fields Osprey reads; other fields in an event are ignored.
     public var fields: [FieldSpec]
     /// The features, in the order of the feature vector (and of the model's inputs).
@@ -72,7 +76,7 @@ public struct EventTypeSpec: Sendable, Equatable {
     /// Creates an event type.
     public init(
         name: String, topic: String, schemaPath: String? = nil, idField: String, timeField: String,
-        allowedLateness: Int64, entityTTL: Int64? = nil, maxEventBytes: Int = 1 << 20,
+        allowedLateness: Int64, entityTTL: Int64? = nil, maxEventBytes: Int = 1 << 20, maxKeyBytes: Int = 256,
         fields: [FieldSpec], features: [FeatureDefinition]
     ) {
         self.name = name
@@ -84,6 +88,7 @@ public struct EventTypeSpec: Sendable, Equatable {
         self.allowedLateness = allowedLateness
         self.entityTTL = entityTTL
         self.maxEventBytes = maxEventBytes
+        self.maxKeyBytes = maxKeyBytes
         self.fields = fields
         self.features = features
     }

@@ -51,7 +51,7 @@ public enum FeatureSpecLoader {
         return FeatureSpec(eventTypes: types)
     }
 
-    static let eventKeys = ["name", "topic", "schema", "id_field", "time_field", "key_field", "partition_local", "allowed_lateness", "entity_ttl", "max_event_bytes", "fields", "features"]
+    static let eventKeys = ["name", "topic", "schema", "id_field", "time_field", "key_field", "partition_local", "allowed_lateness", "entity_ttl", "max_event_bytes", "max_key_bytes", "fields", "features"]
 
     static func loadEventType(_ node: ConfigNode, baseDirectory: String) -> EventTypeSpec? {
         node.rejectUnknownKeys(eventKeys)
@@ -67,6 +67,10 @@ public enum FeatureSpecLoader {
         var maxBytes = 1 << 20
         if let n = node["max_event_bytes"], let value = n.int {
             if value < 64 { n.fail("must be at least 64 bytes") } else { maxBytes = value }
+        }
+        var maxKeyBytes = 256
+        if let n = node["max_key_bytes"], let value = n.int {
+            if value < 1 { n.fail("must be at least 1 byte") } else { maxKeyBytes = value }
         }
         let fields = node.required("fields", hint: "declare the event fields Osprey reads, e.g. 'amount: number'").flatMap(loadFields) ?? []
         var seenFields = Set<String>()
@@ -109,7 +113,7 @@ public enum FeatureSpecLoader {
         guard let name, let topic else { return nil }
         var spec = EventTypeSpec(
             name: name, topic: topic, schemaPath: schema, idField: idField, timeField: timeField,
-            allowedLateness: lateness, entityTTL: ttl, maxEventBytes: maxBytes, fields: fields, features: features)
+            allowedLateness: lateness, entityTTL: ttl, maxEventBytes: maxBytes, maxKeyBytes: maxKeyBytes, fields: fields, features: features)
         spec.keyField = keyField
         spec.partitionLocalAccepted = node["partition_local"]?.bool ?? false
         return spec
