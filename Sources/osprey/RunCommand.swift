@@ -65,6 +65,13 @@ struct RunCommand: ParsableCommand {
     var config: String
 
     func run() throws {
+        #if canImport(Glibc)
+        // Buffers over 256 KiB (a multi-megabyte message, its dead letter) get
+        // their own mapping, returned when freed. Left dynamic, glibc raises
+        // this threshold after the first such buffer is freed and keeps the
+        // next ones in its heaps: a few huge messages would hold RSS up for good.
+        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 256 * 1024)
+        #endif
         let daemonConfig = try DaemonSetup.config(config)
         let start = try DaemonSetup.models(daemonConfig) { Log.line($0) }
         for model in [start.lineup.live, start.lineup.challenger].compactMap({ $0 }) {
@@ -247,3 +254,9 @@ final class HTTPBackground: Sendable {
         _ = done.wait(timeout: .now() + 10)
     }
 }
+
+#if canImport(Glibc)
+/// glibc's `mallopt` (malloc.h is not part of Swift's Glibc module).
+@_silgen_name("mallopt")
+func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif

@@ -6,7 +6,8 @@ import Testing
 /// Seeded mutation fuzzing of the event decoder: whatever the bytes, it never
 /// crashes, and it accepts only strict JSON that carries every required field
 /// with its type. `OSPREY_FUZZ_ITERATIONS` and `OSPREY_FUZZ_SEED` run it longer
-/// or elsewhere (e.g. `OSPREY_FUZZ_ITERATIONS=2000000 swift test --filter EventDecoderFuzz`).
+/// or elsewhere (e.g. `OSPREY_FUZZ_ITERATIONS=2000000 swift test --filter EventDecoderFuzz`);
+/// `OSPREY_FUZZ_SECONDS` runs it for a time instead (Deploy/reliability/fuzz.sh).
 @Suite("Event decoder fuzzing")
 struct EventDecoderFuzzTests {
     struct SplitMix {
@@ -61,7 +62,11 @@ struct EventDecoderFuzzTests {
         let seeds = try FeatureFixtures.lines().prefix(200).map { $0 }
         var accepted = 0
         var reasons: [EventError.Reason: Int] = [:]
-        for i in 0..<iterations {
+        let seconds = Double(environment["OSPREY_FUZZ_SECONDS"] ?? "")
+        let started = Date()
+        var i = 0
+        while seconds.map({ i & 1023 != 0 || Date().timeIntervalSince(started) < $0 }) ?? (i < iterations) {
+            defer { i += 1 }
             let input = mutate(seeds[i % seeds.count], &rng)
             do {
                 try decoder.decode(input, into: &event)
@@ -78,6 +83,9 @@ struct EventDecoderFuzzTests {
             } catch let error as EventError {
                 reasons[error.reason, default: 0] += 1
             }
+        }
+        if seconds != nil {
+            print("event decoder fuzzing: \(i) mutated events in \(Int(Date().timeIntervalSince(started))) s, \(accepted) accepted; refused by reason: \(reasons.map { "\($0.key.code) \($0.value)" }.sorted().joined(separator: ", "))")
         }
         #expect(accepted > 0)
         #expect(reasons.count >= 6, "the mutations should reach many kinds of error: \(reasons)")

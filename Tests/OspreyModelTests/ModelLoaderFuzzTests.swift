@@ -96,7 +96,8 @@ struct ModelMutator {
 /// hits structure more often and each load is quick); each case applies one to
 /// three seeded random edits. Set `OSPREY_FUZZ_TRACE=1` to print every case
 /// before it is loaded, to find the one that crashed; `OSPREY_FUZZ_SCALE=n` runs
-/// n times as many cases and `OSPREY_FUZZ_SEED=k` other ones, for a longer hunt.
+/// n times as many cases and `OSPREY_FUZZ_SEED=k` other ones, for a longer hunt;
+/// `OSPREY_FUZZ_SECONDS=s` gives the seed models s seconds in all instead.
 @Suite("Model loader fuzzing")
 struct ModelLoaderFuzzTests {
     struct Seed: CustomTestStringConvertible, Sendable {
@@ -120,6 +121,7 @@ struct ModelLoaderFuzzTests {
     static let trace = ProcessInfo.processInfo.environment["OSPREY_FUZZ_TRACE"] == "1"
     static let scale = ProcessInfo.processInfo.environment["OSPREY_FUZZ_SCALE"].flatMap { Int($0) }.map { max($0, 1) } ?? 1
     static let extraSeed = ProcessInfo.processInfo.environment["OSPREY_FUZZ_SEED"].flatMap { UInt64($0) } ?? 0
+    static let seconds = ProcessInfo.processInfo.environment["OSPREY_FUZZ_SECONDS"].flatMap { Double($0) }
 
     /// Fixture rows (by position), plus rows of missing and extreme values.
     static func probeRows(_ fixture: ModelFixture) throws -> [[Double]] {
@@ -177,7 +179,11 @@ struct ModelLoaderFuzzTests {
         var mutator = ModelMutator(rng: SplitMix64(seed: 0x05B7_EE00 ^ seed.fixture.hashValueStable ^ Self.extraSeed))
         let cases = seed.cases * Self.scale
         var refused = 0, loaded = 0
-        for index in 0..<cases {
+        let budget = Self.seconds.map { $0 / Double(Self.seeds.count) }
+        let started = Date()
+        var index = 0
+        while budget.map({ Date().timeIntervalSince(started) < $0 }) ?? (index < cases) {
+            defer { index += 1 }
             var bytes = original
             let edits = Int.random(in: 0..<10, using: &mutator.rng) < 7 ? 1 : Int.random(in: 2...3, using: &mutator.rng)
             let steps = (0..<edits).map { _ in mutator.mutate(&bytes) }
@@ -195,8 +201,9 @@ struct ModelLoaderFuzzTests {
             Self.exercise(ensemble, rows: rows, label: label)
         }
         // Both outcomes must occur, or the mutations are not reaching the loader's checks.
-        #expect(refused > cases / 10, "only \(refused) of \(cases) mutants were refused")
-        #expect(loaded > cases / 10, "only \(loaded) of \(cases) mutants loaded")
+        #expect(refused > index / 10, "only \(refused) of \(index) mutants were refused")
+        #expect(loaded > index / 10, "only \(loaded) of \(index) mutants loaded")
+        if budget != nil { print("model loader fuzzing, \(seed.fixture): \(index) mutants in \(Int(Date().timeIntervalSince(started))) s, \(refused) refused, \(loaded) loaded and scored") }
         if Self.trace { FileHandle.standardError.write(Data("\(seed.fixture): \(refused) refused, \(loaded) loaded\n".utf8)) }
     }
 }

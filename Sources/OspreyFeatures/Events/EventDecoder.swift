@@ -82,7 +82,12 @@ public struct EventDecoder: Sendable {
         try scanner.skipSpace()
         guard scanner.peek == UInt8(ascii: "{") else {
             if scanner.atEnd { throw EventError(.empty, message: "the message holds only white space") }
-            throw EventError(.notAnObject, message: "an event must be a JSON object", offset: scanner.index)
+            // Only a well-formed JSON document that is not an object is "not an object".
+            let start = scanner.index
+            try scanner.skipValue(depth: 1)
+            try scanner.skipSpace()
+            guard scanner.atEnd else { throw scanner.syntax("unexpected data after the JSON value") }
+            throw EventError(.notAnObject, message: "an event must be a JSON object", offset: start)
         }
         scanner.index += 1
         try scanner.skipSpace()

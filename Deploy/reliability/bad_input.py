@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Bad input at volume, against the release binary and a real broker.
+
+    bad_input.py BOOTSTRAP OSPREY CONFIG WORKDIR [--events N] [--rate R] [--http-passes P]
+
+Mixes the broken-event corpus (bad_corpus.py: truncated and invalid JSON,
+invalid UTF-8, wrong types, NaN/Infinity, 1 MB strings, deep nesting,
+duplicate keys, empty and huge messages, other event types) 1:100 into N good
+payments events produced at R/s, and checks from the topics that every broken
+one has a dead letter with the reason the corpus names (by the
+osprey.source.* headers), every good one a decision with backfill's features,
+and that RSS stays flat. Then it posts the corpus P times to POST /v1/score:
+every answer must be a 4xx with a JSON error body, the process stays up, RSS
+stays flat, and the HTTP counters in /metrics match what was sent.
+Prints the figures; exits 1 if a check fails.
+"""
+import argparse
+import http.client
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+
+import bad_corpus
+import harness
+
+
+def post(port, body):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request("POST", "/v1/score", body=body, headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("bootstrap")
+    ap.add_argument("osprey")
+    ap.add_argument("config")
+    ap.add_argument("workdir")
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--rate", type=int, default=5_000)
+    ap.add_argument("--http-passes", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=5)
+    args = ap.parse_args()
+    run = uuid.uuid4().hex[:6]
+    topics = {"input": f"bad-payments-{run}", "output": f"bad-decisions-{run}", "dlq": f"bad-dlq-{run}"}
+    harness.create_topics(args.bootstrap, [(topics["input"], 3), (topics["output"], 3), (topics["dlq"], 1)])
+
+    events_file = os.path.join(args.workdir, "events.jsonl")
+    subprocess.run([sys.executable, os.path.join(harness.ROOT, "Deploy/tools/generate_events.py"), "payments", "--count", str(args.events),
+                    "--entities", "5000", "--rate", "50", "--seed", str(args.seed), "--out", events_file], check=True)
+    corpus = list(bad_corpus.corpus())
+    expected_reason = {raw: reason for _, reason, raw in corpus}
+    records = []
+    for i, line in enumerate(open(events_file, "rb").read().splitlines()):
+        records.append((harness.card_key(line), line))
+        if i % 100 == 99:
+            category, reason, raw = corpus[(i // 100) % len(corpus)]
+            records.append((None, raw))
+    bad_count = len(records) - args.events
+
+    def stream(records, topics, name):
+        """Runs a fresh Osprey over `records`; returns it (still running), RSS samples and whether it caught up."""
+        port = 18000 + random.Random().randrange(1000)
+        osprey = harness.Osprey(args.osprey, args.config, harness.osprey_env(args.bootstrap, f"{run}-{name}", topics, args.workdir, port),
+                                args.workdir, name=name).start()
+        if osprey.wait_ready(60) is None:
+            sys.exit(f"Osprey did not become ready; see {args.workdir}/{name}.log")
+        producer = harness.PacedProducer(args.bootstrap, topics["input"], records, args.rate)
+        producer.start()
+        samples = []
+        while producer.is_alive():
+            time.sleep(2)
+            samples.append((producer.sent, *osprey.proc()))
+        producer.join()
+        caught_up = osprey.wait_caught_up()
+        samples.append((producer.sent, *osprey.proc()))
+        return osprey, samples, caught_up
+
+    # The same good events without the broken ones first: the RSS to compare with.
+    baseline_topics = {k: v.replace("bad-", "baseline-") for k, v in topics.items()}
+    harness.create_topics(args.bootstrap, [(baseline_topics["input"], 3), (baseline_topics["output"], 3), (baseline_topics["dlq"], 1)])
+    baseline, base_samples, _ = stream([r for r in records if r[0] is not None], baseline_topics, "baseline")
+    baseline.stop()
+    osprey, samples, caught_up = stream(records, topics, "osprey")
+    port = osprey.port
+    end, base_end = samples[-1], base_samples[-1]
+    stream_rss_ok = end[1] <= base_end[1] * 1.10 + 5 and end[2] <= base_end[2] + 2 and end[3] <= base_end[3]
+    print(f"stream: {len(records)} records ({args.events} good, {bad_count} broken, 1:100) at {args.rate}/s; caught up: {caught_up}")
+    print(f"RSS at the end {end[1]:.1f} MiB (peak {max(s[1] for s in samples):.1f}), descriptors {end[2]}, threads {end[3]}; "
+          f"the same good events alone: {base_end[1]:.1f} MiB (peak {max(s[1] for s in base_samples):.1f}), descriptors {base_end[2]}, threads {base_end[3]}")
+
+    # The HTTP port, same corpus, several passes.
+    pass_rss = []
+    before_counts = {l.split()[0]: float(l.split()[-1]) for l in osprey.metrics() if l.startswith("osprey_http_requests_total{")}
+    statuses, bad_answers = {}, []
+    for _ in range(args.http_passes):
+        for category, reason, raw in corpus:
+            try:
+                status, body = post(port, raw)
+            except Exception as error:
+                bad_answers.append(f"{category}: {error}")
+                continue
+            statuses[status] = statuses.get(status, 0) + 1
+            try:
+                ok_body = "error" in json.loads(body)
+            except Exception:
+                ok_body = False
+            if not (400 <= status < 500) or not ok_body:
+                bad_answers.append(f"{category} ({reason}): {status} {body[:120]!r}")
+        pass_rss.append(osprey.proc()[0])
+    after_counts = {l.split()[0]: float(l.split()[-1]) for l in osprey.metrics() if l.startswith("osprey_http_requests_total{")}
+    counted = {}
+    for series, value in after_counts.items():
+        if 'route="/v1/score"' in series:
+            status = int(series.split('status="')[1].split('"')[0])
+            counted[status] = value - before_counts.get(series, 0)
+    # The first passes warm the allocator's caches (3 MiB bodies); after that RSS must not grow.
+    warm = pass_rss[min(2, len(pass_rss) - 1)]
+    http_rss_ok = pass_rss[-1] <= warm * 1.05 + 2
+    alive = osprey.process.poll() is None and osprey.ready()
+    sent = sum(statuses.values())
+    print(f"HTTP: {sent} requests ({args.http_passes} passes of {len(corpus)}): " + ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items())))
+    print(f"HTTP answers that were not a 4xx JSON error: {len(bad_answers)}; counted in /metrics: "
+          + ", ".join(f"{s}: {n:.0f}" for s, n in sorted(counted.items())) + f"; RSS after pass 1 {pass_rss[0]:.1f}, pass 3 {warm:.1f}, pass {len(pass_rss)} {pass_rss[-1]:.1f} MiB; still up and ready: {alive}")
+    for line in bad_answers[:10]:
+        print("  " + line)
+    status, seconds = osprey.stop()
+    print(f"SIGTERM: exit {status} in {seconds:.1f} s")
+
+    audit = harness.audit(args.bootstrap, args.osprey, args.config, args.workdir, topics)
+    inputs = harness.read_all(args.bootstrap, topics["input"])
+    wrong_reason = 0
+    broken_seen = 0
+    for partition, offset, _, value, _ in inputs:
+        want = expected_reason.get(value)
+        if want is None:
+            continue
+        broken_seen += 1
+        got = audit["dead_sources"].get((str(partition), str(offset)))
+        if got != want:
+            wrong_reason += 1
+            if wrong_reason <= 10:
+                print(f"  {partition}@{offset}: dead letter reason {got!r}, expected {want!r}")
+    harness.print_audit(audit)
+    print(f"broken records in the input: {broken_seen} of {bad_count}; with a dead letter giving the expected reason: {broken_seen - wrong_reason}")
+    print("dead letters by reason: " + ", ".join(f"{r} {n}" for r, n in sorted(audit["reasons"].items())))
+    ok = (harness.audit_ok(audit) and broken_seen == bad_count and wrong_reason == 0 and caught_up and stream_rss_ok
+          and not bad_answers and counted == {s: float(n) for s, n in statuses.items()} and http_rss_ok and alive and status == 0)
+    print("bad input: " + ("PASS" if ok else "FAIL"))
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

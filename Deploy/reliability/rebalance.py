@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Rebalance under load, against the release binary and a real broker.
+
+    rebalance.py BOOTSTRAP OSPREY CONFIG WORKDIR [--events N] [--rate R]
+
+One instance consumes a stream of N payments events (1% broken, ~1% late)
+produced at R/s to a 6-partition topic. A second instance joins the group at
+20% of the stream and leaves it with SIGTERM at 45%; it joins again at 60%
+and is killed with SIGKILL at 80% (its partitions return to the first after
+the session times out). Both share the checkpoint directory, so a partition's
+state follows it. Then, from the topics: every valid event has a decision,
+every copy of every decision (whichever instance made it) carries exactly the
+features `osprey backfill` computes from its partition's events, and every
+broken event has a dead letter. Prints how many decisions each instance made.
+"""
+import argparse
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+
+import harness
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("bootstrap")
+    ap.add_argument("osprey")
+    ap.add_argument("config")
+    ap.add_argument("workdir")
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--rate", type=int, default=5_000)
+    ap.add_argument("--seed", type=int, default=9)
+    args = ap.parse_args()
+    run = uuid.uuid4().hex[:6]
+    topics = {"input": f"rebalance-payments-{run}", "output": f"rebalance-decisions-{run}", "dlq": f"rebalance-dlq-{run}"}
+    harness.create_topics(args.bootstrap, [(topics["input"], 6), (topics["output"], 3), (topics["dlq"], 1)])
+    events_file = os.path.join(args.workdir, "events.jsonl")
+    subprocess.run([sys.executable, os.path.join(harness.ROOT, "Deploy/tools/generate_events.py"), "payments", "--count", str(args.events),
+                    "--entities", "20000", "--rate", "50", "--bad-rate", "0.01", "--seed", str(args.seed), "--out", events_file], check=True)
+    records = [(harness.card_key(line), line) for line in open(events_file, "rb").read().splitlines()]
+
+    rng = random.Random(args.seed)
+    base_port = 18000 + rng.randrange(1000)
+
+    def instance(name, port):
+        env = harness.osprey_env(args.bootstrap, run, topics, args.workdir, port)
+        return harness.Osprey(args.osprey, args.config, env, args.workdir, name=name)
+
+    first = instance("first", base_port).start()
+    if first.wait_ready(60) is None:
+        sys.exit("the first instance did not become ready")
+    producer = harness.PacedProducer(args.bootstrap, topics["input"], records, args.rate)
+    producer.start()
+
+    def at(fraction):
+        while producer.sent < fraction * len(records) and producer.is_alive():
+            time.sleep(0.05)
+
+    def decisions_of(osprey):
+        try:
+            return osprey.metric("osprey_decisions_total")
+        except Exception:
+            return float("nan")
+
+    timeline = []
+    made = {}
+    moments = []  # (epoch ms, what happened): the replays after each are counted
+    at(0.20)
+    moments.append((time.time() * 1000, "the second joins"))
+    second = instance("second", base_port + 1).start()
+    timeline.append(f"second joins at {producer.sent} events: ready in {second.wait_ready(60) or float('nan'):.1f} s")
+    at(0.45)
+    made["second (first stay)"] = decisions_of(second)
+    moments.append((time.time() * 1000, "the second leaves (SIGTERM)"))
+    status, seconds = second.stop()
+    timeline.append(f"second leaves (SIGTERM) at {producer.sent} events: exit {status} in {seconds:.1f} s")
+    at(0.60)
+    moments.append((time.time() * 1000, "the second joins again"))
+    third = instance("second-again", base_port + 2).start()
+    timeline.append(f"second joins again at {producer.sent} events: ready in {third.wait_ready(60) or float('nan'):.1f} s")
+    at(0.80)
+    made["second (second stay)"] = decisions_of(third)
+    moments.append((time.time() * 1000, "the second is killed"))
+    third.kill()
+    timeline.append(f"second killed (SIGKILL) at {producer.sent} events")
+    producer.join()
+    caught_up = first.wait_caught_up()
+    time.sleep(3)
+    made["first"] = decisions_of(first)
+    status, seconds = first.stop()
+    timeline.append(f"first stops (SIGTERM) after the stream: exit {status} in {seconds:.1f} s")
+
+    audit = harness.audit(args.bootstrap, args.osprey, args.config, args.workdir, topics)
+    # Which membership change each repeated decision followed.
+    after = {}
+    for copies in audit["copies"].values():
+        for d in sorted(copies, key=lambda d: d["processed_at"])[1:]:
+            cause = next((what for t, what in reversed(moments) if t <= d["processed_at"]), "before any change")
+            after[cause] = after.get(cause, 0) + 1
+    print(f"events produced: {audit['inputs']} ({audit['valid']} valid) at {args.rate}/s to 6 partitions; caught up: {caught_up}")
+    for line in timeline:
+        print(line)
+    print("decisions made: " + ", ".join(f"{k} {v:.0f}" for k, v in made.items()))
+    print("decided again, by the change they followed: " + (", ".join(f"{k} {v}" for k, v in after.items()) or "none"))
+    harness.print_audit(audit)
+    ok = harness.audit_ok(audit) and caught_up and status == 0 and all(v > 0 for v in made.values())
+    print("rebalance: " + ("PASS" if ok else "FAIL"))
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
