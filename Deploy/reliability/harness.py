@@ -124,12 +124,18 @@ class Osprey:
         threads = int(next(l for l in status if l.startswith("Threads")).split()[1])
         return rss, len(os.listdir(f"/proc/{self.process.pid}/fd")), threads
 
-    def wait_caught_up(self, timeout=300):
-        """Waits until the consumer lag of every partition it owns is 0 (and it is ready)."""
+    def wait_caught_up(self, timeout=300, partitions=None):
+        """Waits until the consumer lag of every partition it owns is 0 (and it
+        is ready), and, given `partitions`, until it owns that many (after a
+        member died, its partitions come back only when its session expires)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
-                lag = [float(l.split()[-1]) for l in self.metrics() if l.startswith("osprey_consumer_lag{")]
+                lines = self.metrics()
+                lag = [float(l.split()[-1]) for l in lines if l.startswith("osprey_consumer_lag{")]
+                if partitions is not None and len(lag) < partitions:
+                    time.sleep(1)
+                    continue
                 if lag and max(lag) == 0 and self.ready():
                     return True
             except Exception:

@@ -87,7 +87,7 @@ def main():
     third.kill()
     timeline.append(f"second killed (SIGKILL) at {producer.sent} events")
     producer.join()
-    caught_up = first.wait_caught_up()
+    caught_up = first.wait_caught_up(partitions=6)
     time.sleep(3)
     made["first"] = decisions_of(first)
     status, seconds = first.stop()

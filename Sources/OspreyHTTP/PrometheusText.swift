@@ -105,6 +105,14 @@ enum PrometheusText {
         out += "osprey_state_entities \(s.entities)\n"
         help("osprey_state_bytes", "gauge", "Estimated bytes of feature state.")
         out += "osprey_state_bytes \(s.stateBytes)\n"
+        help("osprey_state_expired_entities_total", "counter", "Entities removed from feature state after idling beyond their TTL.")
+        out += "osprey_state_expired_entities_total \(s.sweptEntities)\n"
+        if let budget = s.memoryBudget {
+            help("osprey_state_memory_budget_bytes", "gauge", "The configured state.memory_budget.")
+            out += "osprey_state_memory_budget_bytes \(budget)\n"
+            help("osprey_state_over_budget", "gauge", "1 while the feature state's estimated size is over state.memory_budget.")
+            out += "osprey_state_over_budget \(s.overBudget ? 1 : 0)\n"
+        }
         help("osprey_feature_missing_total", "counter", "Feature vectors with the feature missing.")
         for (name, n) in s.featureMissing.sorted(by: { $0.key < $1.key }) {
             out += "osprey_feature_missing_total{feature=\"\(label(name))\"} \(n)\n"

@@ -216,6 +216,36 @@ struct DaemonTests {
         #expect(log.contains("restored"), "the new owner of a partition restores its checkpoint")
     }
 
+    @Test("entities idle beyond their TTL leave memory while the stream runs; a memory budget is reported")
+    func idleEntitiesExpire() throws {
+        var setup = try setup("expiry")
+        let port = HTTPClient.freePort()
+        setup.environment["OSPREY_HTTP_PORT"] = "\(port)"
+        setup.environment["OSPREY_STATE_MEMORY_BUDGET"] = "256KiB"
+        let process = try Daemon.start(["run", "--config", Daemon.paymentsConfig], environment: setup.environment, log: setup.log)
+        defer { kill(process.processIdentifier, SIGKILL) }
+        func event(_ id: String, card: String, merchant: String, time: Int64) -> String {
+            #"{"event_id":"\#(id)","event_time":\#(time),"card_id":"\#(card)","merchant_id":"\#(merchant)","amount":12.5,"currency":"USD","country":"US","mcc":5411,"channel":"web"}"#
+        }
+        let t0: Int64 = 1_795_380_000_000
+        // 3,000 cards at one merchant; then, two days later (beyond the cards'
+        // 24 h TTL, within the merchant's 7 days), one more card.
+        var lines = (0..<3000).map { event("x-\($0)", card: "card-\($0)", merchant: "m-1", time: t0 + Int64($0)) }
+        lines.append(event("x-late", card: "card-new", merchant: "m-1", time: t0 + 2 * 86_400_000))
+        try Daemon.produce(lines, topic: setup.input)
+        _ = try decisions(setup, covering: ["x-late"], timeout: 60)
+        func metric(_ name: String) -> Double? {
+            guard let text = try? HTTPClient.call("GET", "http://127.0.0.1:\(port)/metrics").text else { return nil }
+            return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+        }
+        #expect(waitFor(40) { metric("osprey_state_expired_entities_total") == 3000 }, "expired: \(metric("osprey_state_expired_entities_total") ?? -1)")
+        #expect(metric("osprey_state_entities") == 2, "the new card and the merchant remain")
+        #expect(metric("osprey_state_memory_budget_bytes") == 262_144)
+        try stop(process, log: setup.log)
+        let log = try String(contentsOf: setup.log, encoding: .utf8)
+        #expect(log.contains("over state.memory_budget"), "3,000 cards pass 256 KiB of state, and the log says so")
+    }
+
     @Test("a checkpoint past the partition's end (a recreated topic) is ignored, not trusted")
     func staleCheckpointIsIgnored() throws {
         let setup = try setup("stale")

@@ -33,6 +33,7 @@ public final class StreamProcessor {
         public var checkpoints: UInt64 = 0
         public var commits: UInt64 = 0
         public var producerRecoveries: UInt64 = 0
+        public var sweptEntities: UInt64 = 0
     }
 
     let config: DaemonConfig
@@ -68,6 +69,9 @@ public final class StreamProcessor {
     public private(set) var counters = Counters()
     var lastCheckpoint = Date()
     var budget: MemoryBudget?
+    /// The shard of every partition's entity tables swept next: one per status
+    /// publication (4 a second), so each expired entity's memory returns within 16 s.
+    var sweepShard = 0
     /// The largest dead-letter value the producer accepts, with room for the
     /// key and headers: a larger original is cut to it (and says so).
     var deadLetterValueLimit = 0
@@ -140,6 +144,7 @@ public final class StreamProcessor {
         emptyStates = config.spec.eventTypes.map { _ in PartitionState(plan: compiled) }
         status.readyMaxLag = config.http.readyMaxLag
         budget = config.state.memoryBudget.map(MemoryBudget.init)
+        status.memoryBudget = config.state.memoryBudget
         var producerProperties: [(String, String)] = [
             ("bootstrap.servers", config.kafka.bootstrap),
             ("linger.ms", "5"),
@@ -460,6 +465,34 @@ public final class StreamProcessor {
         log("output delivered again (after: \(trouble.text)); ready")
     }
 
+    /// Returns the memory of entities idle beyond their TTL: one shard of every
+    /// partition per call, or all of them when the state has just grown past
+    /// `state.memory_budget`. Expired entities already read as empty, so this
+    /// never changes a feature value.
+    func sweepExpiredEntities(bytes: Int) {
+        var shards = [sweepShard]
+        if let transition = budget?.observe(bytes: bytes) {
+            switch transition {
+            case .exceeded(let bytes, let limit):
+                log("feature state \(Self.byteText(bytes)) is over state.memory_budget (\(Self.byteText(limit))): sweeping expired entities now; nothing is dropped, so raise the budget (and the memory limit) or shorten windows or entity_ttl")
+                shards = Array(0..<EntityTable.shardCount)
+            case .recovered(let bytes, let limit):
+                log("feature state \(Self.byteText(bytes)) is back under state.memory_budget (\(Self.byteText(limit)))")
+            }
+        }
+        for runtime in partitions.values {
+            for shard in shards { counters.sweptEntities += UInt64(runtime.state.sweep(shard: shard, plan: plan)) }
+        }
+        sweepShard = (sweepShard + 1) % EntityTable.shardCount
+    }
+
+    static func byteText(_ bytes: Int) -> String {
+        for (unit, scale) in [("GiB", 1 << 30), ("MiB", 1 << 20)] where bytes >= scale {
+            return "\((Double(bytes) / Double(scale) * 10).rounded() / 10) \(unit)"
+        }
+        return "\((bytes + 1023) / 1024) KiB"
+    }
+
     func publishStatus() {
         lastPublish = Date()
         probeBroker()
@@ -481,6 +514,7 @@ public final class StreamProcessor {
         status.featureMissing = missing
         status.vectors = vectors
         status.consumed = Dictionary(uniqueKeysWithValues: consumedByPartition.map { ($0.key.description, $0.value) })
+        sweepExpiredEntities(bytes: status.stateBytes)
         var lag: [String: Int64] = [:]
         var entities = 0
         var bytes = 0
@@ -493,6 +527,8 @@ public final class StreamProcessor {
         status.lag = lag
         status.entities = entities
         status.stateBytes = bytes
+        status.sweptEntities = counters.sweptEntities
+        status.overBudget = budget?.isExceeded ?? false
         status.assigned = partitions.count
         status.deadLetters = counters.deadLetters
         status.lateEvents = counters.late
@@ -702,7 +738,8 @@ public final class StreamProcessor {
             return
         }
         let owned = list.filter { partitions[$0] != nil && partitions[$0]!.nextOffset >= 0 }
-        guard !owned.isEmpty else { return }
+        // Output was lost after the last checkpoint: nothing newer may be recorded.
+        guard !owned.isEmpty, replayAt == nil else { return }
         // Background writes first, so none lands after (and ages) this one.
         writer?.waitUntilIdle()
         commitWrittenCheckpoints()
@@ -800,6 +837,7 @@ public final class StreamProcessor {
             checkpoint(Array(partitions.keys), reason: "interval")
             return
         }
+        guard replayAt == nil else { return }
         let busy = writer.pending()
         let due = partitions.filter { $0.value.nextOffset >= 0 && $0.value.nextOffset != $0.value.checkpointedOffset && !busy.contains($0.key.description) }
         guard !due.isEmpty else { return }
@@ -865,7 +903,8 @@ public final class StreamProcessor {
             try type.decoder.decode(message.value, into: &type.event)
         } catch {
             deadLetter(message, error)
-            runtime.nextOffset = message.offset + 1
+            // Not past a dead letter that could not be enqueued: the replay brings it back.
+            if replayAt == nil { runtime.nextOffset = message.offset + 1 }
             return
         }
         engine.process(type.event, eventType: runtime.eventType, state: &runtime.state, into: &type.vector)

@@ -69,6 +69,11 @@ public struct StreamStatus: Sendable {
     /// Entities and estimated bytes of feature state; assigned input partitions.
     public var entities = 0
     public var stateBytes = 0
+    /// Entities removed because they were idle beyond their TTL; the memory
+    /// budget (bytes, if set) and whether the state is over it.
+    public var sweptEntities: UInt64 = 0
+    public var memoryBudget: Int?
+    public var overBudget = false
     public var assigned = 0
     /// Histograms: bucket upper bounds and cumulative-ready counts (last: +Inf), sum.
     public var score = Histogram(bounds: [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])
