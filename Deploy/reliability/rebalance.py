@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Rebalance under load, against the release binary and a real broker.
 
-    rebalance.py BOOTSTRAP OSPREY CONFIG WORKDIR [--events N] [--rate R]
+    rebalance.py BOOTSTRAP OSPREY CONFIG WORKDIR [--events N] [--rate R] [--stay S]
 
 One instance consumes a stream of N payments events (1% broken, ~1% late)
 produced at R/s to a 6-partition topic. A second instance joins the group at
-20% of the stream and leaves it with SIGTERM at 45%; it joins again at 60%
-and is killed with SIGKILL at 80% (its partitions return to the first after
-the session times out). Both share the checkpoint directory, so a partition's
+10% of the stream, stays 15 s after it is ready and leaves with SIGTERM; 5 s
+later it joins again, stays 15 s and is killed with SIGKILL (its partitions
+return to the first after the session times out), all while the stream flows. Both share the checkpoint directory, so a partition's
 state follows it. Then, from the topics: every valid event has a decision,
 every copy of every decision (whichever instance made it) carries exactly the
 features `osprey backfill` computes from its partition's events, and every
@@ -30,7 +30,8 @@ def main():
     ap.add_argument("osprey")
     ap.add_argument("config")
     ap.add_argument("workdir")
-    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--events", type=int, default=400_000)
+    ap.add_argument("--stay", type=float, default=15, help="seconds the second instance stays after it is ready")
     ap.add_argument("--rate", type=int, default=5_000)
     ap.add_argument("--seed", type=int, default=9)
     args = ap.parse_args()
@@ -68,24 +69,24 @@ def main():
     timeline = []
     made = {}
     moments = []  # (epoch ms, what happened): the replays after each are counted
-    at(0.20)
+    at(0.10)
     moments.append((time.time() * 1000, "the second joins"))
     second = instance("second", base_port + 1).start()
     timeline.append(f"second joins at {producer.sent} events: ready in {second.wait_ready(60) or float('nan'):.1f} s")
-    at(0.45)
+    time.sleep(args.stay)
     made["second (first stay)"] = decisions_of(second)
     moments.append((time.time() * 1000, "the second leaves (SIGTERM)"))
     status, seconds = second.stop()
     timeline.append(f"second leaves (SIGTERM) at {producer.sent} events: exit {status} in {seconds:.1f} s")
-    at(0.60)
+    time.sleep(5)
     moments.append((time.time() * 1000, "the second joins again"))
     third = instance("second-again", base_port + 2).start()
     timeline.append(f"second joins again at {producer.sent} events: ready in {third.wait_ready(60) or float('nan'):.1f} s")
-    at(0.80)
+    time.sleep(args.stay)
     made["second (second stay)"] = decisions_of(third)
     moments.append((time.time() * 1000, "the second is killed"))
     third.kill()
-    timeline.append(f"second killed (SIGKILL) at {producer.sent} events")
+    timeline.append(f"second killed (SIGKILL) at {producer.sent} events" + ("" if producer.is_alive() else " (after the stream ended: raise --events)"))
     producer.join()
     caught_up = first.wait_caught_up(partitions=6)
     time.sleep(3)

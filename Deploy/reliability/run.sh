@@ -4,7 +4,7 @@
 #
 #   Deploy/reliability/run.sh crash-recovery  [--events 200000] [--rate 5000] [--kills 5] [--static-membership]
 #   Deploy/reliability/run.sh bad-input       [--events 200000] [--rate 5000] [--http-passes 20]
-#   Deploy/reliability/run.sh rebalance       [--events 200000] [--rate 5000]
+#   Deploy/reliability/run.sh rebalance       [--events 400000] [--rate 5000] [--stay 15]
 #   Deploy/reliability/run.sh rolling-restart [--entities 1000000] [--rate 5000]
 #   Deploy/reliability/run.sh soak            [--seconds 600] [--rate 2000]
 #
