@@ -41,6 +41,7 @@ struct DeployFilesTests {
         status.lag = ["payments-0": 0]
         status.deadLetters = ["invalid_json": 1]
         status.featureMissing = ["a": 1]
+        status.memoryBudget = 1 << 30
         let metrics = RequestMetrics()
         metrics.record(route: "/v1/score", status: 200, seconds: 0.001)
         let text = PrometheusText.render(status, requests: metrics.snapshot())

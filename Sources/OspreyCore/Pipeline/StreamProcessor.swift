@@ -261,6 +261,9 @@ public final class StreamProcessor {
     func kafkaError(_ text: String) {
         // Addresses and timings vary between repeats of the same problem.
         let kind = String(text.prefix { $0 != ":" })
+        if kind == "UNKNOWN_TOPIC_OR_PART", partitions.isEmpty {
+            status.unknownTopics = config.spec.eventTypes.map(\.topic).joined(separator: ", ")
+        }
         if status.brokerTrouble == nil, ["_ALL_BROKERS_DOWN", "_TRANSPORT", "_RESOLVE"].contains(kind) {
             status.brokerTrouble = (text, Int64(Date().timeIntervalSince1970 * 1000))
             log("not ready: brokers unreachable (\(text)); retrying with backoff, events already consumed are kept")
@@ -672,6 +675,7 @@ public final class StreamProcessor {
     // MARK: Partitions
 
     func assign(_ list: [TopicPartition]) -> [TopicPartition: Int64] {
+        status.unknownTopics = nil
         var offsets: [TopicPartition: Int64] = [:]
         for tp in list {
             guard let type = typeByTopic[tp.topic] else { continue }

@@ -84,6 +84,8 @@ public struct StreamStatus: Sendable {
     public var vectors: UInt64 = 0
     /// Set while the brokers cannot be reached: what librdkafka said, and since when (epoch ms).
     public var brokerTrouble: (text: String, since: Int64)?
+    /// Set while nothing is assigned and the broker said a topic is unknown: the input topics.
+    public var unknownTopics: String?
     /// Set while decisions or dead letters fail delivery: the last error, and since when (epoch ms).
     public var outputTrouble: (text: String, since: Int64)?
     /// The largest lag allowed for readiness.
@@ -103,7 +105,9 @@ public struct StreamStatus: Sendable {
         if let trouble = outputTrouble { reasons.append("output failing delivery since \(trouble.since) (epoch ms): \(trouble.text)") }
         if !running { reasons.append("not consuming yet") }
         if stopping { reasons.append("stopping") }
-        if assigned == 0 { reasons.append("no partitions assigned") }
+        if assigned == 0 {
+            reasons.append(unknownTopics.map { "no partitions assigned: the broker reports an unknown topic; does \($0) exist?" } ?? "no partitions assigned")
+        }
         if let worst = lag.max(by: { $0.value < $1.value }), worst.value > readyMaxLag {
             reasons.append("consumer lag \(worst.value) on \(worst.key) is over \(readyMaxLag)")
         }
