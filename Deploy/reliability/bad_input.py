@@ -14,15 +14,11 @@ every answer must be a 4xx with a JSON error body, the process stays up, RSS
 stays flat, and the HTTP counters in /metrics match what was sent.
 Prints the figures; exits 1 if a check fails.
 """
-import argparse
 import http.client
 import json
-import os
 import random
-import subprocess
 import sys
 import time
-import uuid
 
 import bad_corpus
 import harness
@@ -39,34 +35,23 @@ def post(port, body):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("bootstrap")
-    ap.add_argument("osprey")
-    ap.add_argument("config")
-    ap.add_argument("workdir")
-    ap.add_argument("--events", type=int, default=200_000)
-    ap.add_argument("--rate", type=int, default=5_000)
+    ap = harness.arguments(__doc__, events=200_000, rate=5_000, seed=5)
     ap.add_argument("--http-passes", type=int, default=20)
-    ap.add_argument("--seed", type=int, default=5)
     args = ap.parse_args()
-    run = uuid.uuid4().hex[:6]
-    topics = {"input": f"bad-payments-{run}", "output": f"bad-decisions-{run}", "dlq": f"bad-dlq-{run}"}
-    harness.create_topics(args.bootstrap, [(topics["input"], 3), (topics["output"], 3), (topics["dlq"], 1)])
-
-    events_file = os.path.join(args.workdir, "events.jsonl")
-    subprocess.run([sys.executable, os.path.join(harness.ROOT, "Deploy/tools/generate_events.py"), "payments", "--count", str(args.events),
-                    "--entities", "5000", "--rate", "50", "--seed", str(args.seed), "--out", events_file], check=True)
+    run, topics = harness.scenario_topics(args.bootstrap, "bad", input_partitions=3)
+    baseline_run, baseline_topics = harness.scenario_topics(args.bootstrap, "baseline", input_partitions=3)
+    good = harness.payments_records(args.workdir, args.events, entities=5_000, seed=args.seed)
     corpus = list(bad_corpus.corpus())
     expected_reason = {raw: reason for _, reason, raw in corpus}
     records = []
-    for i, line in enumerate(open(events_file, "rb").read().splitlines()):
-        records.append((harness.card_key(line), line))
+    for i, record in enumerate(good):
+        records.append(record)
         if i % 100 == 99:
             category, reason, raw = corpus[(i // 100) % len(corpus)]
             records.append((None, raw))
     bad_count = len(records) - args.events
 
-    def stream(records, topics, name):
+    def stream(records, run, topics, name):
         """Runs a fresh Osprey over `records`; returns it (still running), RSS samples and whether it caught up."""
         port = 18000 + random.Random().randrange(1000)
         osprey = harness.Osprey(args.osprey, args.config, harness.osprey_env(args.bootstrap, f"{run}-{name}", topics, args.workdir, port),
@@ -85,11 +70,9 @@ def main():
         return osprey, samples, caught_up
 
     # The same good events without the broken ones first: the RSS to compare with.
-    baseline_topics = {k: v.replace("bad-", "baseline-") for k, v in topics.items()}
-    harness.create_topics(args.bootstrap, [(baseline_topics["input"], 3), (baseline_topics["output"], 3), (baseline_topics["dlq"], 1)])
-    baseline, base_samples, _ = stream([r for r in records if r[0] is not None], baseline_topics, "baseline")
+    baseline, base_samples, _ = stream(good, baseline_run, baseline_topics, "baseline")
     baseline.stop()
-    osprey, samples, caught_up = stream(records, topics, "osprey")
+    osprey, samples, caught_up = stream(records, run, topics, "osprey")
     port = osprey.port
     end, base_end = samples[-1], base_samples[-1]
     stream_rss_ok = end[1] <= base_end[1] * 1.10 + 5 and end[2] <= base_end[2] + 2 and end[3] <= base_end[3]

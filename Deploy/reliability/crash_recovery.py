@@ -13,37 +13,21 @@ every decision carries exactly the features `osprey backfill` computes from its
 partition's events (no double counting, no gap), and every broken event has a
 dead letter with a reason. Prints the figures; exits 1 if a check fails.
 """
-import argparse
-import os
 import random
-import subprocess
 import sys
 import time
-import uuid
 
 import harness
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("bootstrap")
-    ap.add_argument("osprey")
-    ap.add_argument("config")
-    ap.add_argument("workdir")
-    ap.add_argument("--events", type=int, default=200_000)
-    ap.add_argument("--rate", type=int, default=5_000)
+    ap = harness.arguments(__doc__, events=200_000, rate=5_000, seed=7)
     ap.add_argument("--kills", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--static-membership", action="store_true", help="set group.instance.id, so a restart rejoins without waiting out the session")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    run = uuid.uuid4().hex[:6]
-    topics = {"input": f"crash-payments-{run}", "output": f"crash-decisions-{run}", "dlq": f"crash-dlq-{run}"}
-    harness.create_topics(args.bootstrap, [(topics["input"], 3), (topics["output"], 3), (topics["dlq"], 1)])
-    events_file = os.path.join(args.workdir, "events.jsonl")
-    subprocess.run([sys.executable, os.path.join(harness.ROOT, "Deploy/tools/generate_events.py"), "payments", "--count", str(args.events),
-                    "--entities", "20000", "--rate", "50", "--bad-rate", "0.01", "--seed", str(args.seed), "--out", events_file], check=True)
-    records = [(harness.card_key(line), line) for line in open(events_file, "rb").read().splitlines()]
+    run, topics = harness.scenario_topics(args.bootstrap, "crash", input_partitions=3)
+    records = harness.payments_records(args.workdir, args.events, entities=20_000, seed=args.seed, bad_rate=0.01)
 
     extra = {"OSPREY_GROUP_INSTANCE_ID": "crash-0"} if args.static_membership else {}
     env = harness.osprey_env(args.bootstrap, run, topics, args.workdir, 18000 + rng.randrange(1000), **extra)

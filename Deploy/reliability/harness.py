@@ -2,12 +2,14 @@
 processes with their /readyz and /metrics, and the end-of-run audit that
 checks every input record against the decisions and dead letters.
 """
+import argparse
 import csv
 import json
 import math
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -16,6 +18,35 @@ import uuid
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def arguments(doc, rate, seed, events=None):
+    """The command line every scenario takes: BOOTSTRAP OSPREY CONFIG WORKDIR
+    (run.sh passes them) and its own options after them."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name in ("bootstrap", "osprey", "config", "workdir"):
+        ap.add_argument(name)
+    if events is not None:
+        ap.add_argument("--events", type=int, default=events)
+    ap.add_argument("--rate", type=int, default=rate)
+    ap.add_argument("--seed", type=int, default=seed)
+    return ap
+
+
+def scenario_topics(bootstrap, name, input_partitions, output_partitions=3):
+    """Creates fresh input, decision and dead-letter topics for a run; returns (run id, topics)."""
+    run = uuid.uuid4().hex[:6]
+    topics = {"input": f"{name}-payments-{run}", "output": f"{name}-decisions-{run}", "dlq": f"{name}-dlq-{run}"}
+    create_topics(bootstrap, [(topics["input"], input_partitions), (topics["output"], output_partitions), (topics["dlq"], 1)])
+    return run, topics
+
+
+def payments_records(workdir, count, entities, seed, bad_rate=0.0):
+    """(key, value) pairs of generated payments events (Deploy/tools/generate_events.py), keyed by card."""
+    path = os.path.join(workdir, "events.jsonl")
+    subprocess.run([sys.executable, os.path.join(ROOT, "Deploy/tools/generate_events.py"), "payments", "--count", str(count),
+                    "--entities", str(entities), "--rate", "50", "--bad-rate", str(bad_rate), "--seed", str(seed), "--out", path], check=True)
+    return [(card_key(line), line) for line in open(path, "rb").read().splitlines()]
 
 
 def create_topics(bootstrap, topics):

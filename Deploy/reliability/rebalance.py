@@ -13,35 +13,19 @@ every copy of every decision (whichever instance made it) carries exactly the
 features `osprey backfill` computes from its partition's events, and every
 broken event has a dead letter. Prints how many decisions each instance made.
 """
-import argparse
-import os
 import random
-import subprocess
 import sys
 import time
-import uuid
 
 import harness
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("bootstrap")
-    ap.add_argument("osprey")
-    ap.add_argument("config")
-    ap.add_argument("workdir")
-    ap.add_argument("--events", type=int, default=400_000)
+    ap = harness.arguments(__doc__, events=400_000, rate=5_000, seed=9)
     ap.add_argument("--stay", type=float, default=15, help="seconds the second instance stays after it is ready")
-    ap.add_argument("--rate", type=int, default=5_000)
-    ap.add_argument("--seed", type=int, default=9)
     args = ap.parse_args()
-    run = uuid.uuid4().hex[:6]
-    topics = {"input": f"rebalance-payments-{run}", "output": f"rebalance-decisions-{run}", "dlq": f"rebalance-dlq-{run}"}
-    harness.create_topics(args.bootstrap, [(topics["input"], 6), (topics["output"], 3), (topics["dlq"], 1)])
-    events_file = os.path.join(args.workdir, "events.jsonl")
-    subprocess.run([sys.executable, os.path.join(harness.ROOT, "Deploy/tools/generate_events.py"), "payments", "--count", str(args.events),
-                    "--entities", "20000", "--rate", "50", "--bad-rate", "0.01", "--seed", str(args.seed), "--out", events_file], check=True)
-    records = [(harness.card_key(line), line) for line in open(events_file, "rb").read().splitlines()]
+    run, topics = harness.scenario_topics(args.bootstrap, "rebalance", input_partitions=6)
+    records = harness.payments_records(args.workdir, args.events, entities=20_000, seed=args.seed, bad_rate=0.01)
 
     rng = random.Random(args.seed)
     base_port = 18000 + rng.randrange(1000)

@@ -14,12 +14,10 @@ topics that every event has a decision with backfill's features, and counts
 events decided twice (a graceful stop commits what it checkpointed, so the
 at-least-once guarantee allows none here).
 """
-import argparse
 import json
 import random
 import sys
 import time
-import uuid
 
 import harness
 
@@ -33,18 +31,10 @@ def event(i, card, t, rng):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("bootstrap")
-    ap.add_argument("osprey")
-    ap.add_argument("config")
-    ap.add_argument("workdir")
+    ap = harness.arguments(__doc__, rate=2_000, seed=3)
     ap.add_argument("--entities", type=int, default=1_000_000)
-    ap.add_argument("--rate", type=int, default=2_000)
-    ap.add_argument("--seed", type=int, default=3)
     args = ap.parse_args()
-    run = uuid.uuid4().hex[:6]
-    topics = {"input": f"rolling-payments-{run}", "output": f"rolling-decisions-{run}", "dlq": f"rolling-dlq-{run}"}
-    harness.create_topics(args.bootstrap, [(topics["input"], 6), (topics["output"], 6), (topics["dlq"], 1)])
+    run, topics = harness.scenario_topics(args.bootstrap, "rolling", input_partitions=6, output_partitions=6)
     rng = random.Random(args.seed)
     # One event per card, 20 ms of event time apart; then the live stream on the same cards.
     preload = [(f"c-{i:07d}".encode(), event(i, i, BASE_MS + 20 * i, rng)) for i in range(args.entities)]

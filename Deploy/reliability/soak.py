@@ -21,23 +21,14 @@ reaches that point after 2-3 minutes, so the soak's producers batch for
 100 ms and Osprey waits up to 100 ms per fetch (Kafka property overrides);
 the latencies below include that.
 """
-import argparse
 import json
-import os
 import random
-import signal
-import subprocess
 import threading
 import time
-import urllib.request
-import uuid
 
 from confluent_kafka import Producer
 
-
-def metrics(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-        return r.read().decode().splitlines()
+import harness
 
 
 def histogram(lines, name):
@@ -60,38 +51,22 @@ def quantile(before, after, q):
     return float("inf")
 
 
-def gauge(lines, name):
-    return sum(float(l.split()[-1]) for l in lines if l.startswith(name + " ") or l.startswith(name + "{"))
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("bootstrap")
-    ap.add_argument("osprey")
-    ap.add_argument("config")
-    ap.add_argument("workdir")
+    ap = harness.arguments(__doc__, rate=2_000, seed=1)
     ap.add_argument("--seconds", type=int, default=600)
-    ap.add_argument("--rate", type=int, default=2000)
     args = ap.parse_args()
-    run = uuid.uuid4().hex[:6]
-    topics = [f"soak-payments-{run}", f"soak-decisions-{run}", f"soak-dlq-{run}"]
-    for name in topics:
-        subprocess.run([os.environ["OSPREY_TANSU"], "topic", "create", name, "--partitions", "3", "--broker", f"tcp://{args.bootstrap}"],
-                       check=True, stdout=subprocess.DEVNULL)
-    port = 19000 + random.randrange(1000)
-    env = dict(os.environ, OSPREY_KAFKA_BOOTSTRAP=args.bootstrap, OSPREY_GROUP_ID=f"soak-{run}", OSPREY_INPUT_TOPICS=topics[0],
-               OSPREY_OUTPUT_TOPIC=topics[1], OSPREY_DLQ_TOPIC=topics[2], OSPREY_CHECKPOINT_DIR=os.path.join(args.workdir, "checkpoints"),
-               OSPREY_HTTP_PORT=str(port), OSPREY_OUTPUT_INCLUDE_FEATURES="false",
-               OSPREY_KAFKA_PROPERTY_FETCH_WAIT_MAX_MS="100", OSPREY_KAFKA_PROPERTY_LINGER_MS="100")
-    log = open(os.path.join(args.workdir, "osprey.log"), "ab")
-    osprey = subprocess.Popen([args.osprey, "run", "--config", args.config], env=env, stdout=log, stderr=log)
-    time.sleep(5)
+    run, topics = harness.scenario_topics(args.bootstrap, "soak", input_partitions=3)
+    env = harness.osprey_env(args.bootstrap, run, topics, args.workdir, 19000 + random.randrange(1000), OSPREY_OUTPUT_INCLUDE_FEATURES="false",
+                             OSPREY_CHECKPOINT_INTERVAL="10s", OSPREY_KAFKA_PROPERTY_FETCH_WAIT_MAX_MS="100", OSPREY_KAFKA_PROPERTY_LINGER_MS="100")
+    osprey = harness.Osprey(args.osprey, args.config, env, args.workdir).start()
+    if osprey.wait_ready(60) is None and osprey.process.poll() is not None:
+        raise SystemExit("Osprey exited at start-up; see its log")
 
     stop = threading.Event()
     event_ms_per_event = 1000 * 1000 // args.rate  # event time runs 1000x faster than the wall clock
 
     def produce():
-        rng = random.Random(1)
+        rng = random.Random(args.seed)
         p = Producer({"bootstrap.servers": args.bootstrap, "linger.ms": 100})
         t0, start, i = 1_795_380_000_000, time.time(), 0
         while not stop.is_set():
@@ -101,7 +76,7 @@ def main():
             card = f"c-{int(hours / 2 * 2000) + rng.randrange(2000):08d}"
             event = {"event_id": f"s-{i}", "event_time": et, "card_id": card, "merchant_id": f"m-{int(hours / 24 * 500) + rng.randrange(500):06d}",
                      "amount": round(rng.lognormvariate(3.2, 1.0), 2), "currency": "USD", "country": "US", "mcc": 5411, "channel": "web"}
-            p.produce(topics[0], json.dumps(event).encode(), key=card.encode())
+            p.produce(topics["input"], json.dumps(event).encode(), key=card.encode())
             p.poll(0)
             i += 1
             ahead = i / args.rate - (time.time() - start)
@@ -119,13 +94,10 @@ def main():
     print(f"{'t':>5} {'event time':>10} {'entities':>9} {'RSS MiB':>8} {'fds':>4} {'threads':>7} {'p50 µs':>7} {'p99 µs':>7}")
     while time.time() - began < args.seconds:
         time.sleep(30)
-        status = open(f"/proc/{osprey.pid}/status").read()
-        rss = int(next(l for l in status.splitlines() if l.startswith("VmRSS")).split()[1]) / 1024
-        threads = int(next(l for l in status.splitlines() if l.startswith("Threads")).split()[1])
-        fds = len(os.listdir(f"/proc/{osprey.pid}/fd"))
-        lines = metrics(port)
+        rss, fds, threads = osprey.proc()
+        lines = osprey.metrics()
         hist = histogram(lines, "osprey_processing_latency_seconds")
-        consumed = gauge(lines, "osprey_events_consumed_total")
+        consumed = osprey.metric("osprey_events_consumed_total")
         if consumed == consumed_before:
             stalls += 1
         consumed_before = consumed
@@ -134,15 +106,14 @@ def main():
         previous = hist
         elapsed = time.time() - began
         samples.append((elapsed, rss, fds, threads, p50, p99))
-        print(f"{elapsed:5.0f} {elapsed * 1000 / 3600 / 24:9.1f}d {gauge(lines, 'osprey_state_entities'):9.0f} {rss:8.1f} {fds:4d} {threads:7d} "
+        print(f"{elapsed:5.0f} {elapsed * 1000 / 3600 / 24:9.1f}d {osprey.metric('osprey_state_entities'):9.0f} {rss:8.1f} {fds:4d} {threads:7d} "
               f"{p50 * 1e6:7.0f} {p99 * 1e6:7.0f}", flush=True)
     stop.set()
     thread.join()
-    osprey.send_signal(signal.SIGTERM)
-    status = osprey.wait(timeout=120)
+    status, _ = osprey.stop()
     third = max(1, len(samples) // 3)
     middle = max(s[1] for s in samples[third:2 * third]) if len(samples) >= 3 else samples[0][1]
-    last = max(s[1] for s in samples[2 * third:])
+    last = max(s[1] for s in samples[2 * third:] or samples[-1:])
     fd_growth = samples[-1][2] - samples[1][2] if len(samples) > 1 else 0
     thread_growth = samples[-1][3] - samples[1][3] if len(samples) > 1 else 0
     ok = last <= middle * 1.25 and fd_growth <= 2 and thread_growth <= 2 and status == 0 and stalls == 0

@@ -234,10 +234,7 @@ struct DaemonTests {
         lines.append(event("x-late", card: "card-new", merchant: "m-1", time: t0 + 2 * 86_400_000))
         try Daemon.produce(lines, topic: setup.input)
         _ = try decisions(setup, covering: ["x-late"], timeout: 60)
-        func metric(_ name: String) -> Double? {
-            guard let text = try? HTTPClient.call("GET", "http://127.0.0.1:\(port)/metrics").text else { return nil }
-            return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
-        }
+        func metric(_ name: String) -> Double? { HTTPClient.metric(name, at: "http://127.0.0.1:\(port)") }
         #expect(waitFor(40) { metric("osprey_state_expired_entities_total") == 3000 }, "expired: \(metric("osprey_state_expired_entities_total") ?? -1)")
         #expect(metric("osprey_state_entities") == 2, "the new card and the merchant remain")
         #expect(metric("osprey_state_memory_budget_bytes") == 262_144)

@@ -30,6 +30,12 @@ enum HTTPClient {
         return try #require(result, "\(method) \(url) got no answer")
     }
 
+    /// The value of the unlabelled series `name` on the daemon at `base`'s /metrics (nil if absent or unreachable).
+    static func metric(_ name: String, at base: String) -> Double? {
+        guard let text = try? call("GET", "\(base)/metrics").text else { return nil }
+        return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+    }
+
     static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }

@@ -432,10 +432,15 @@ public final class StreamProcessor {
     /// ready, waits a backoff (1 s, doubling to 30 s while failures keep
     /// coming) and replays from the checkpoints with a new producer. Nothing
     /// is committed meanwhile, so a restart would replay the same events.
+    /// A producer in a fatal state is replaced at once instead.
     func deliveryFailed(_ immediate: String? = nil) {
         guard replayAt == nil else { return }
         let now = Date()
         let error = immediate ?? "\(producer.failed) messages failed delivery: \(producer.lastDeliveryError ?? "?")"
+        if let fatal = producer.fatalError {
+            recoverProducer(reason: fatal)
+            return
+        }
         if config.output.exactlyOnce {
             // The open transaction cannot commit; a restart pairs state with the last one that did.
             recoverProducer(reason: error)
@@ -935,11 +940,7 @@ public final class StreamProcessor {
             }
         }
         if let failure {
-            if producer.fatalError != nil {
-                recoverProducer()
-            } else {
-                deliveryFailed("cannot enqueue the decision for \(tp)@\(message.offset): \(failure)")
-            }
+            deliveryFailed("cannot enqueue the decision for \(tp)@\(message.offset): \(failure)")
             return
         }
         counters.decided += 1
@@ -1045,10 +1046,6 @@ public final class StreamProcessor {
         do throws(KafkaError) {
             try producer.produce(topic: config.output.deadLetterTopic, key: key, value: value, headers: headers)
         } catch {
-            if producer.fatalError != nil {
-                recoverProducer()
-                return
-            }
             deliveryFailed("cannot enqueue a dead letter for \(message.topic)-\(message.partition)@\(message.offset): \(error)")
         }
     }
