@@ -12,33 +12,47 @@ import Darwin
 /// categorical splits, all missing-value types and linear trees. Objectives
 /// without a known output transform are refused.
 public enum LightGBMModelLoader {
+    /// A tree's `key=value` lines: each value as a byte range of the model text.
+    typealias TreeBlock = [String: Range<Int>]
+
     /// Parses the text of a model.
     public static func load(bytes: [UInt8]) throws(ModelLoadError) -> TreeEnsemble {
-        var header: [String: Substring] = [:]
-        var headerFlags: Set<Substring> = []
-        var treeBlocks: [[String: Substring]] = []
-        let text = String(decoding: bytes, as: UTF8.self)
-        var current: [String: Substring]? = nil
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let line = rawLine.last == "\r" ? rawLine.dropLast() : rawLine
-            if line == "end of trees" { break }
-            if line.isEmpty {
-                if let block = current { treeBlocks.append(block); current = nil }
-                continue
-            }
-            guard let eq = line.firstIndex(of: "=") else {
-                if current == nil { headerFlags.insert(line) }
-                continue
-            }
-            let key = String(line[..<eq])
-            let value = line[line.index(after: eq)...]
-            if key == "Tree" {
-                if let block = current { treeBlocks.append(block) }
-                current = ["Tree": value]
-            } else if current != nil {
-                current![key] = value
-            } else {
-                header[key] = value
+        let text = ModelText(bytes)
+        var header: [String: String] = [:]
+        var headerFlags: Set<String> = []
+        var treeBlocks: [TreeBlock] = []
+        var current: TreeBlock? = nil
+        // Lines are scanned as bytes: a 300-tree model has tens of thousands of
+        // numbers, and going through String indices costs more than parsing them.
+        text.bytes.withUnsafeBufferPointer { buffer in
+            let count = text.count
+            var lineStart = 0
+            while lineStart <= count {
+                var lineEnd = lineStart
+                while lineEnd < count, buffer[lineEnd] != 0x0A { lineEnd += 1 }
+                defer { lineStart = lineEnd + 1 }
+                var end = lineEnd
+                if end > lineStart, buffer[end - 1] == 0x0D { end -= 1 }
+                let line = UnsafeBufferPointer(rebasing: buffer[lineStart..<end])
+                if line.elementsEqual("end of trees".utf8) { break }
+                if line.isEmpty {
+                    if let block = current { treeBlocks.append(block); current = nil }
+                    continue
+                }
+                guard let eq = line.firstIndex(of: UInt8(ascii: "=")) else {
+                    if current == nil { headerFlags.insert(String(decoding: line, as: UTF8.self)) }
+                    continue
+                }
+                let key = String(decoding: line[..<eq], as: UTF8.self)
+                let value = (lineStart + eq + 1)..<end
+                if key == "Tree" {
+                    if let block = current { treeBlocks.append(block) }
+                    current = ["Tree": value]
+                } else if current != nil {
+                    current![key] = value
+                } else {
+                    header[key] = text.string(value)
+                }
             }
         }
         if let block = current { treeBlocks.append(block) }
@@ -57,7 +71,7 @@ public enum LightGBMModelLoader {
         guard classCount >= 1, treesPerIteration >= 1, treesPerIteration < 100_000 else {
             throw ModelLoadError.invalidField("num_tree_per_iteration", "= \(treesPerIteration) is not a positive count")
         }
-        let objectiveLine = header["objective"].map(String.init) ?? "custom"
+        let objectiveLine = header["objective"] ?? "custom"
         let transform = try Self.transform(for: objectiveLine)
 
         var names = header["feature_names"].map { $0.split(separator: " ").map(String.init) } ?? []
@@ -67,7 +81,7 @@ public enum LightGBMModelLoader {
         var trees: [DecisionTree] = []
         trees.reserveCapacity(treeBlocks.count)
         for (t, block) in treeBlocks.enumerated() {
-            trees.append(try tree(block, index: t, group: t % treesPerIteration))
+            trees.append(try tree(block, in: text, index: t, group: t % treesPerIteration))
         }
         var categorical = Set<Int>()
         for tree in trees { for node in tree.nodes where !node.isLeaf && node.isCategorical { categorical.insert(Int(node.feature)) } }
@@ -78,7 +92,7 @@ public enum LightGBMModelLoader {
             format: .lightgbmText, objective: objectiveLine, convention: .lightgbm, featureNames: names, hasFeatureNames: hasNames,
             categoricalFeatures: categorical, trees: trees, outputCount: treesPerIteration,
             baseMargins: Array(repeating: 0, count: treesPerIteration), averagingDivisor: averaging,
-            transform: transform, libraryVersion: header["version"].map(String.init))
+            transform: transform, libraryVersion: header["version"])
         try ensemble.validate()
         return ensemble
     }
@@ -120,25 +134,26 @@ public enum LightGBMModelLoader {
         }
     }
 
-    static func doubles(_ block: [String: Substring], _ key: String, tree t: Int, count: Int? = nil) throws(ModelLoadError) -> [Double] {
-        guard let text = block[key] else {
+    static func doubles(_ block: TreeBlock, _ key: String, in text: ModelText, tree t: Int, count: Int? = nil) throws(ModelLoadError) -> [Double] {
+        guard let range = block[key] else {
             if count == 0 { return [] }
             throw ModelLoadError.missingField("Tree=\(t).\(key)")
         }
         var out: [Double] = []
         if let count { out.reserveCapacity(count) }
-        // strtod over one NUL-terminated copy of the line: correctly rounded, reads the
-        // nan/inf LightGBM may write, and far faster than a String per token.
-        var chars = Array(text.utf8).map { CChar(bitPattern: $0) }
-        chars.append(0)
-        let bad: String? = chars.withUnsafeMutableBufferPointer { buffer -> String? in
-            var cursor = buffer.baseAddress!
-            let end = buffer.baseAddress! + buffer.count - 1
+        // strtod in place (the text ends in NUL): correctly rounded, and it reads the
+        // nan/inf LightGBM may write.
+        let bad: String? = text.bytes.withUnsafeBufferPointer { buffer -> String? in
+            let base = UnsafeMutableRawPointer(mutating: buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
+            var cursor = base + range.lowerBound
+            let end = base + range.upperBound
             while cursor < end {
                 if cursor.pointee == 0x20 { cursor += 1; continue }
                 var next: UnsafeMutablePointer<CChar>? = nil
-                let value = strtod(cursor, &next)
-                guard let next, next > cursor, next == end || next.pointee == 0x20 else {
+                // strtod would skip other white space, even line ends, and read the next line.
+                let startsToken = !(0x09...0x0D).contains(cursor.pointee)
+                let value = startsToken ? strtod(cursor, &next) : 0
+                guard startsToken, let next, next > cursor, next <= end, next == end || next.pointee == 0x20 else {
                     var tokenEnd = cursor
                     while tokenEnd < end, tokenEnd.pointee != 0x20 { tokenEnd += 1 }
                     return String(decoding: UnsafeRawBufferPointer(start: cursor, count: tokenEnd - cursor), as: UTF8.self)
@@ -157,14 +172,22 @@ public enum LightGBMModelLoader {
         return out
     }
 
-    static func ints(_ block: [String: Substring], _ key: String, tree t: Int, count: Int? = nil) throws(ModelLoadError) -> [Int32] {
-        guard let text = block[key] else {
+    static func ints(_ block: TreeBlock, _ key: String, in text: ModelText, tree t: Int, count: Int? = nil) throws(ModelLoadError) -> [Int32] {
+        guard let range = block[key] else {
             if count == 0 { return [] }
             throw ModelLoadError.missingField("Tree=\(t).\(key)")
         }
         var out: [Int32] = []
-        for token in text.split(separator: " ") {
-            guard let v = Int32(token) else { throw ModelLoadError.invalidField("Tree=\(t).\(key)", "holds '\(token)', which is not an integer") }
+        if let count { out.reserveCapacity(count) }
+        let bytes = text.bytes
+        var i = range.lowerBound
+        while i < range.upperBound {
+            if bytes[i] == 0x20 { i += 1; continue }
+            let start = i
+            while i < range.upperBound, bytes[i] != 0x20 { i += 1 }
+            guard let v = ModelText.int32(bytes[start..<i]) else {
+                throw ModelLoadError.invalidField("Tree=\(t).\(key)", "holds '\(text.string(start..<i))', which is not an integer")
+            }
             out.append(v)
         }
         if let count, out.count != count {
@@ -173,26 +196,26 @@ public enum LightGBMModelLoader {
         return out
     }
 
-    static func tree(_ block: [String: Substring], index t: Int, group: Int) throws(ModelLoadError) -> DecisionTree {
-        guard let leafCount = block["num_leaves"].flatMap({ Int($0) }), leafCount >= 1, leafCount < 1 << 24 else {
+    static func tree(_ block: TreeBlock, in text: ModelText, index t: Int, group: Int) throws(ModelLoadError) -> DecisionTree {
+        guard let leafCount = text.int(block["num_leaves"]), leafCount >= 1, leafCount < 1 << 24 else {
             throw ModelLoadError.invalidField("Tree=\(t).num_leaves", "is missing or not a positive count")
         }
         let internalCount = leafCount - 1
-        let leafValues = try doubles(block, "leaf_value", tree: t, count: leafCount)
-        let leafCounts = (try? doubles(block, "leaf_count", tree: t, count: leafCount)) ?? Array(repeating: 1, count: leafCount)
-        let isLinear = block["is_linear"].flatMap { Int($0) } == 1
+        let leafValues = try doubles(block, "leaf_value", in: text, tree: t, count: leafCount)
+        let leafCounts = (try? doubles(block, "leaf_count", in: text, tree: t, count: leafCount)) ?? Array(repeating: 1, count: leafCount)
+        let isLinear = text.int(block["is_linear"]) == 1
 
         // LightGBM numbers internal nodes 0..<n-1 and leaves ~0, ~1, ...; here leaves follow the internal nodes.
         var nodes: [TreeNode] = []
         var categoryWords: [UInt32] = []
         if internalCount > 0 {
-            let features = try ints(block, "split_feature", tree: t, count: internalCount)
-            let thresholds = try doubles(block, "threshold", tree: t, count: internalCount)
-            let decisionTypes = try ints(block, "decision_type", tree: t, count: internalCount)
-            let left = try ints(block, "left_child", tree: t, count: internalCount)
-            let right = try ints(block, "right_child", tree: t, count: internalCount)
-            let internalCounts = (try? doubles(block, "internal_count", tree: t, count: internalCount)) ?? Array(repeating: 1, count: internalCount)
-            let catCount = block["num_cat"].flatMap { Int($0) } ?? 0
+            let features = try ints(block, "split_feature", in: text, tree: t, count: internalCount)
+            let thresholds = try doubles(block, "threshold", in: text, tree: t, count: internalCount)
+            let decisionTypes = try ints(block, "decision_type", in: text, tree: t, count: internalCount)
+            let left = try ints(block, "left_child", in: text, tree: t, count: internalCount)
+            let right = try ints(block, "right_child", in: text, tree: t, count: internalCount)
+            let internalCounts = (try? doubles(block, "internal_count", in: text, tree: t, count: internalCount)) ?? Array(repeating: 1, count: internalCount)
+            let catCount = text.int(block["num_cat"]) ?? 0
             // Each categorical split has its own set, so there are at most as many sets as splits
             // (and `catCount + 1` below cannot overflow).
             guard catCount >= 0, catCount <= internalCount else {
@@ -200,8 +223,8 @@ public enum LightGBMModelLoader {
             }
             var boundaries: [Int32] = []
             if catCount > 0 {
-                boundaries = try ints(block, "cat_boundaries", tree: t, count: catCount + 1)
-                let words = try doubles(block, "cat_threshold", tree: t)
+                boundaries = try ints(block, "cat_boundaries", in: text, tree: t, count: catCount + 1)
+                let words = try doubles(block, "cat_threshold", in: text, tree: t)
                 categoryWords = try words.map { (w) throws(ModelLoadError) -> UInt32 in
                     guard w >= 0, w <= Double(UInt32.max), w == w.rounded() else {
                         throw ModelLoadError.invalidField("Tree=\(t).cat_threshold", "holds \(w), not a 32-bit word")
@@ -255,16 +278,16 @@ public enum LightGBMModelLoader {
 
         var linearLeaves: [Int32: LinearLeaf] = [:]
         if isLinear {
-            let constants = try doubles(block, "leaf_const", tree: t, count: leafCount)
-            let perLeaf = try ints(block, "num_features", tree: t, count: leafCount)
+            let constants = try doubles(block, "leaf_const", in: text, tree: t, count: leafCount)
+            let perLeaf = try ints(block, "num_features", in: text, tree: t, count: leafCount)
             // All counts must be checked before slicing: with a negative count further on, an
             // earlier leaf's count can pass the total check yet run past the arrays.
             if let j = perLeaf.firstIndex(where: { $0 < 0 }) {
                 throw ModelLoadError.invalidField("Tree=\(t).num_features[\(j)]", "= \(perLeaf[j]) is negative")
             }
             let total = perLeaf.reduce(0) { $0 + Int($1) }
-            let features = try ints(block, "leaf_features", tree: t, count: total)
-            let coefficients = try doubles(block, "leaf_coeff", tree: t, count: total)
+            let features = try ints(block, "leaf_features", in: text, tree: t, count: total)
+            let coefficients = try doubles(block, "leaf_coeff", in: text, tree: t, count: total)
             var offset = 0
             for j in 0..<leafCount {
                 let n = Int(perLeaf[j])
@@ -275,5 +298,43 @@ public enum LightGBMModelLoader {
             }
         }
         return DecisionTree(nodes: nodes, categoryWords: categoryWords, linearLeaves: linearLeaves, outputGroup: group)
+    }
+}
+
+/// The bytes of a LightGBM text model, with a NUL after them so `strtod` can read numbers in place.
+struct ModelText {
+    /// The model's bytes and a final NUL.
+    let bytes: [UInt8]
+    /// Number of model bytes (without the NUL).
+    let count: Int
+
+    init(_ model: [UInt8]) {
+        var bytes = model
+        bytes.append(0)
+        self.bytes = bytes
+        count = model.count
+    }
+
+    func string(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+
+    /// The integer a value holds, or `nil` when it is absent or not an integer.
+    func int(_ range: Range<Int>?) -> Int? { range.flatMap { Int(string($0)) } }
+
+    /// An optionally signed decimal integer that fits in `Int32`, or `nil`.
+    static func int32(_ token: ArraySlice<UInt8>) -> Int32? {
+        var digits = token[...]
+        var negative = false
+        if let sign = digits.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") {
+            negative = sign == UInt8(ascii: "-")
+            digits = digits.dropFirst()
+        }
+        guard !digits.isEmpty, digits.count <= 10 else { return nil }
+        var value: Int64 = 0
+        for d in digits {
+            guard d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int64(d - UInt8(ascii: "0"))
+        }
+        if negative { value = -value }
+        return Int32(exactly: value)
     }
 }
