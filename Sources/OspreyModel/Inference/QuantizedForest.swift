@@ -13,9 +13,11 @@
 /// many steps as the deepest tree of the block needs, with no branches: eight
 /// independent chains of loads keep the CPU busy while each waits on memory.
 /// Shallow blocks (depth <= 8, as XGBoost's depth-wise trees are) use a complete
-/// binary tree per lane, 4-byte nodes, children found by arithmetic
-/// (`2i+1+right`), with the eight trees interleaved node by node so that one
-/// index register per lane suffices. Deeper blocks (LightGBM's leaf-wise trees)
+/// binary tree per lane, 4-byte nodes in heap order counted from 1, so the
+/// children of node `k` are `2k` and `2k+1` and a step is `k = 2k + right`.
+/// The eight trees of a block lie one after the other; the kernel is
+/// specialised per depth, so a lane's tree is a constant displacement from the
+/// block's base and each step costs three loads, a compare and an add. Deeper blocks (LightGBM's leaf-wise trees)
 /// use 8-byte linked nodes with absorbing leaves (a leaf leads to itself).
 /// When tree depths vary, trees are grouped by depth so a block wastes few steps,
 /// and leaf values are summed afterwards in the original tree order.
@@ -147,35 +149,36 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
             let depth = lanes.map { $0 < treeCount ? depths[$0] : 0 }.max()!
             laneTrees.append(contentsOf: lanes.map(UInt32.init))
             if depth <= Self.maximumCompleteDepth {
-                let internalCount = (1 << depth) - 1
-                // Node i of a lane sits at (i + 1) * 8 + lane: with the region 64-byte aligned,
-                // the two children of any node (2i+1, 2i+2) share one cache line.
+                // Lane `l`'s node `k` (1 ≤ k < 2^depth) sits at `l * 2^depth + k`, its leaf
+                // `k - 2^depth` (2^depth ≤ k < 2^(depth+1)) at `l * 2^depth + k - 2^depth`.
+                // With the region 64-byte aligned, the two children of a node share a cache line.
+                let width = 1 << depth
                 let nodeOffset = completeNodes.count, leafOffset = completeLeaves.count
-                let regionNodes = ((internalCount + 1) * Self.lanes + 15) / 16 * 16
+                let regionNodes = (width * Self.lanes + 15) / 16 * 16
                 completeNodes.append(contentsOf: repeatElement(CompleteNode(rank: Self.highestBin, slot: 0), count: regionNodes))
-                completeLeaves.append(contentsOf: repeatElement(0, count: (1 << depth) * Self.lanes))
+                completeLeaves.append(contentsOf: repeatElement(0, count: width * Self.lanes))
                 for (lane, t) in lanes.enumerated() where t < treeCount {
                     let tree = ensemble.trees[t]
-                    // Fill heap position `i` at `level` from tree node `n`; a leaf above the
+                    // Fill heap position `k` at `level` from tree node `n`; a leaf above the
                     // last level fills its whole subtree (its splits always go left).
-                    func fill(_ n: Int, _ i: Int, _ level: Int) {
+                    func fill(_ n: Int, _ k: Int, _ level: Int) {
                         let node = tree.nodes[n]
                         if level == depth {
-                            completeLeaves[leafOffset + (i - internalCount) * Self.lanes + lane] = Leaf(node.leafValue)
+                            completeLeaves[leafOffset + lane * width + k - width] = Leaf(node.leafValue)
                             return
                         }
                         if node.isLeaf {
-                            completeNodes[nodeOffset + (i + 1) * Self.lanes + lane] = CompleteNode(rank: Self.highestBin, slot: 0)
-                            fill(n, 2 * i + 1, level + 1)
-                            fill(n, 2 * i + 2, level + 1)
+                            completeNodes[nodeOffset + lane * width + k] = CompleteNode(rank: Self.highestBin, slot: 0)
+                            fill(n, 2 * k, level + 1)
+                            fill(n, 2 * k + 1, level + 1)
                         } else {
                             let (rank, slot) = split(node)
-                            completeNodes[nodeOffset + (i + 1) * Self.lanes + lane] = CompleteNode(rank: rank, slot: slot)
-                            fill(Int(node.leftChild), 2 * i + 1, level + 1)
-                            fill(Int(node.rightChild), 2 * i + 2, level + 1)
+                            completeNodes[nodeOffset + lane * width + k] = CompleteNode(rank: rank, slot: slot)
+                            fill(Int(node.leftChild), 2 * k, level + 1)
+                            fill(Int(node.rightChild), 2 * k + 1, level + 1)
                         }
                     }
-                    fill(0, 0, 0)
+                    fill(0, 1, 0)
                 }
                 blocks.append(Block(depth: depth, isComplete: true, nodeOffset: nodeOffset, leafOffset: leafOffset))
             } else {
@@ -245,31 +248,59 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
             if block.isComplete { complete(block) } else { linked(block) }
         }
 
-        /// One complete-tree step: lane `lane`'s node `i` is at `(i + 1) * 8 + lane`.
+        /// Whether a split sends the row right, as 0 or 1: `rank < bin`, computed as bit 16 of
+        /// `bin + 0xFFFF - rank` (both below 2^16), so the compiler sees arithmetic, not a
+        /// comparison. Comparisons end up as `setb` into registers the eight lanes do not have
+        /// to spare, or even as a branch that mispredicts half the time; the sign-bit form of
+        /// the same test is recognised as a comparison. Measured: 0.8x the time of the
+        /// comparison form for 300 depth-6 trees.
         @inline(__always)
-        func next(_ i: Int, _ lane: Int, _ nodes: UnsafePointer<CompleteNode>) -> Int {
-            let node = nodes[(i &<< 3) &+ 8 &+ lane]
-            return (i &<< 1) &+ 1 &+ (slots[Int(node.slot)] > node.rank ? 1 : 0)
+        static func goesRight(_ word: UInt32, _ slots: UnsafePointer<UInt16>) -> UInt32 {
+            ((UInt32(slots[Int(word &>> 16)]) &+ 0xFFFF) &- (word & 0xFFFF)) &>> 16
+        }
+
+        /// One complete-tree step of lane `lane`: from node `k` to `2k` or `2k + 1`.
+        @inline(__always)
+        func next(_ k: UInt, _ lane: Int, _ depth: Int, _ nodes: UnsafePointer<CompleteNode>) -> UInt {
+            // Rank and slot in one 32-bit load (rank in the low half).
+            let word = UnsafeRawPointer(nodes + ((lane &<< depth) &+ Int(bitPattern: k))).load(as: UInt32.self)
+            return k &+ k &+ UInt(Self.goesRight(word, slots))
         }
 
         @inline(__always)
         func complete(_ block: Block) {
-            let nodes = completeNodes + block.nodeOffset
-            var i0 = 0, i1 = 0, i2 = 0, i3 = 0, i4 = 0, i5 = 0, i6 = 0, i7 = 0
-            var remaining = block.depth
-            while remaining > 0 {
-                i0 = next(i0, 0, nodes); i1 = next(i1, 1, nodes)
-                i2 = next(i2, 2, nodes); i3 = next(i3, 3, nodes)
-                i4 = next(i4, 4, nodes); i5 = next(i5, 5, nodes)
-                i6 = next(i6, 6, nodes); i7 = next(i7, 7, nodes)
-                remaining &-= 1
+            // One specialisation per depth: lane displacements and the step count become constants.
+            switch block.depth {
+            case 0: complete(block, depth: 0)
+            case 1: complete(block, depth: 1)
+            case 2: complete(block, depth: 2)
+            case 3: complete(block, depth: 3)
+            case 4: complete(block, depth: 4)
+            case 5: complete(block, depth: 5)
+            case 6: complete(block, depth: 6)
+            case 7: complete(block, depth: 7)
+            default: complete(block, depth: 8)
             }
-            let firstLeaf = (1 &<< block.depth) &- 1
-            let leaves = completeLeaves + (block.leafOffset &- firstLeaf &* 8)
-            out[0] = leaves[i0 &<< 3]; out[1] = leaves[(i1 &<< 3) &+ 1]
-            out[2] = leaves[(i2 &<< 3) &+ 2]; out[3] = leaves[(i3 &<< 3) &+ 3]
-            out[4] = leaves[(i4 &<< 3) &+ 4]; out[5] = leaves[(i5 &<< 3) &+ 5]
-            out[6] = leaves[(i6 &<< 3) &+ 6]; out[7] = leaves[(i7 &<< 3) &+ 7]
+        }
+
+        @inline(__always)
+        func complete(_ block: Block, depth: Int) {
+            let nodes = completeNodes + block.nodeOffset
+            var k0: UInt = 1, k1: UInt = 1, k2: UInt = 1, k3: UInt = 1
+            var k4: UInt = 1, k5: UInt = 1, k6: UInt = 1, k7: UInt = 1
+            for _ in 0..<depth {
+                k0 = next(k0, 0, depth, nodes); k1 = next(k1, 1, depth, nodes)
+                k2 = next(k2, 2, depth, nodes); k3 = next(k3, 3, depth, nodes)
+                k4 = next(k4, 4, depth, nodes); k5 = next(k5, 5, depth, nodes)
+                k6 = next(k6, 6, depth, nodes); k7 = next(k7, 7, depth, nodes)
+            }
+            // Lane l's leaf for node k is at l * 2^depth + k - 2^depth.
+            let leaves = completeLeaves + (block.leafOffset &- (1 &<< depth))
+            let width = 1 &<< depth
+            out[0] = leaves[Int(bitPattern: k0)]; out[1] = leaves[width &+ Int(bitPattern: k1)]
+            out[2] = leaves[2 &* width &+ Int(bitPattern: k2)]; out[3] = leaves[3 &* width &+ Int(bitPattern: k3)]
+            out[4] = leaves[4 &* width &+ Int(bitPattern: k4)]; out[5] = leaves[5 &* width &+ Int(bitPattern: k5)]
+            out[6] = leaves[6 &* width &+ Int(bitPattern: k6)]; out[7] = leaves[7 &* width &+ Int(bitPattern: k7)]
         }
 
         @inline(__always)
@@ -278,6 +309,8 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
 
         @inline(__always)
         func step(_ n: UInt32) -> UInt32 {
+            // Measured: here the plain comparison beats `goesRight` (the linked loop has
+            // registers to spare, and its exit test already serialises the lanes).
             let node = linkedNodes[Int(n)]
             return node.left &+ (slots[Int(node.slot)] > node.rank ? 1 : 0)
         }
@@ -339,6 +372,9 @@ final class CompiledForest<Leaf: BinaryFloatingPoint & Sendable>: @unchecked Sen
     }
 
     init(_ layout: Layout) {
+        // The kernel reads a node as one little-endian word: rank in the low 16 bits, then slot, then `left`.
+        precondition(MemoryLayout<Layout.CompleteNode>.offset(of: \.slot) == 2 && MemoryLayout<Layout.CompleteNode>.size == 4)
+        precondition(MemoryLayout<Layout.LinkedNode>.offset(of: \.slot) == 2 && MemoryLayout<Layout.LinkedNode>.offset(of: \.left) == 4)
         func freeze<T>(_ array: [T]) -> UnsafeMutablePointer<T> {
             let p = UnsafeMutablePointer<T>.allocate(capacity: max(array.count, 1))
             array.withUnsafeBufferPointer { if let base = $0.baseAddress { p.initialize(from: base, count: array.count) } }
