@@ -2,7 +2,9 @@
 ///
 /// **Binning.** Thresholds are replaced by their rank among the thresholds of
 /// the same feature. Once per row, each feature's value is turned into a bin
-/// (how many of its thresholds it passes) with a binary search; then every
+/// (how many of its thresholds it passes) by vector compares against chunks of
+/// 16 sorted thresholds: one chunk, or a coarse chunk of every 16th threshold
+/// that picks the fine chunk (binary search beyond 256 thresholds). Then every
 /// split is one comparison of two 16-bit integers, exact for any input because
 /// the bin preserves the library's own comparison (`>=` in `Float` for XGBoost,
 /// `>` in `Double` for LightGBM). Missing-value rules become a choice of "slot":
@@ -60,6 +62,12 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
         var feature: Int
         var thresholdStart: Int
         var thresholdCount: Int
+        /// First value of this feature's chunks in ``searchChunks``; for two-level features
+        /// the first chunk holds every ``chunkWidth``-th threshold and the rest follow it.
+        var searchStart: Int
+        /// 1: one chunk holds every threshold; 2: a coarse chunk, then up to
+        /// ``chunkWidth`` chunks; 0: too many thresholds, binary search in ``thresholds``.
+        var searchLevels: Int
         /// The bin of 0.0, for LightGBM's NaN-as-zero rule.
         var zeroBin: UInt16
     }
@@ -68,6 +76,8 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
     static var highestBin: UInt16 { .max }
     /// Deepest block stored as complete trees (255 nodes per tree).
     static var maximumCompleteDepth: Int { 8 }
+    /// Thresholds compared at once when binning (two 64-byte lines of `Double`).
+    static var chunkWidth: Int { 16 }
 
     let convention: SplitConvention
     var completeNodes: [CompleteNode] = []
@@ -85,6 +95,8 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
     var inOrder = true
     /// Sorted unique thresholds of every used feature, concatenated.
     var thresholds: [Double]
+    /// The same thresholds in chunks of ``chunkWidth``, padded with NaN (which no value passes).
+    var searchChunks: [Double] = []
     var features: [FeatureBins]
 
     var slotCount: Int { features.count * MissingVariant.count }
@@ -107,6 +119,7 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
         }
         var features: [FeatureBins] = []
         var thresholds: [Double] = []
+        var searchChunks: [Double] = []
         var usedIndex: [Int: Int] = [:]
         var rankOf: [Int: [Double: UInt16]] = [:]
         for feature in perFeature.keys.sorted() {
@@ -117,12 +130,26 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
             for (r, t) in sorted.enumerated() { ranks[t] = UInt16(r) }
             rankOf[feature] = ranks
             let zeroBin = UInt16(sorted.count { ensemble.convention == .xgboost ? $0 <= 0 : $0 < 0 })
-            features.append(FeatureBins(feature: feature, thresholdStart: thresholds.count, thresholdCount: sorted.count, zeroBin: zeroBin))
+            let width = Self.chunkWidth
+            let levels = sorted.count <= width ? 1 : sorted.count <= width * width ? 2 : 0
+            features.append(FeatureBins(
+                feature: feature, thresholdStart: thresholds.count, thresholdCount: sorted.count,
+                searchStart: searchChunks.count, searchLevels: levels, zeroBin: zeroBin))
             thresholds.append(contentsOf: sorted)
+            func appendChunk<C: Collection<Double>>(_ values: C) {
+                searchChunks.append(contentsOf: values)
+                searchChunks.append(contentsOf: repeatElement(.nan, count: width - values.count))
+            }
+            if levels == 1 { appendChunk(sorted) }
+            if levels == 2 {
+                appendChunk(stride(from: 0, to: sorted.count, by: width).map { sorted[$0] })
+                for start in stride(from: 0, to: sorted.count, by: width) { appendChunk(sorted[start..<min(start + width, sorted.count)]) }
+            }
         }
         guard features.count * MissingVariant.count < Int(UInt16.max) else { return nil }
         self.features = features
         self.thresholds = thresholds
+        self.searchChunks = searchChunks
 
         let convention = ensemble.convention
         func split(_ node: TreeNode) -> (rank: UInt16, slot: UInt16) {
@@ -361,6 +388,7 @@ final class CompiledForest<Leaf: BinaryFloatingPoint & Sendable>: @unchecked Sen
     let treeCount: Int
     let inOrder: Bool
     let thresholds: UnsafeMutablePointer<Double>
+    let searchChunks: UnsafeMutablePointer<Double>
     let features: UnsafeMutableBufferPointer<Layout.FeatureBins>
     /// Number of binned values per row.
     let slotCount: Int
@@ -398,6 +426,12 @@ final class CompiledForest<Leaf: BinaryFloatingPoint & Sendable>: @unchecked Sen
         treeCount = layout.treeCount
         inOrder = layout.inOrder
         thresholds = freeze(layout.thresholds)
+        // Aligned so each chunk spans exactly two cache lines.
+        let chunks = UnsafeMutableRawPointer.allocate(
+            byteCount: max(layout.searchChunks.count, 1) * MemoryLayout<Double>.stride, alignment: 64
+        ).bindMemory(to: Double.self, capacity: max(layout.searchChunks.count, 1))
+        layout.searchChunks.withUnsafeBufferPointer { if let base = $0.baseAddress { chunks.initialize(from: base, count: $0.count) } }
+        searchChunks = chunks
         features = UnsafeMutableBufferPointer(start: freeze(layout.features), count: layout.features.count)
         slotCount = layout.slotCount
     }
@@ -412,39 +446,72 @@ final class CompiledForest<Leaf: BinaryFloatingPoint & Sendable>: @unchecked Sen
         laneTrees.deallocate()
         treeGroups.deallocate()
         thresholds.deallocate()
+        searchChunks.deallocate()
         features.baseAddress!.deallocate()
+    }
+
+    /// How many of a chunk's ``Layout/chunkWidth`` thresholds `x` passes (NaN padding is
+    /// never passed). A fixed-length loop that compiles to vector compares: no branch
+    /// depends on the value, so binning costs the same for every row.
+    @inline(__always)
+    func passed(_ chunk: UnsafePointer<Double>, _ x: Double) -> Int {
+        let raw = UnsafeRawPointer(chunk)
+        let low = raw.load(as: SIMD8<Double>.self), high = raw.load(fromByteOffset: 64, as: SIMD8<Double>.self)
+        let value = SIMD8<Double>(repeating: x)
+        // A mask lane is -1 where the threshold is passed.
+        let lanes: SIMD8<Int64>
+        if convention == .xgboost {
+            lanes = unsafeBitCast(low .<= value, to: SIMD8<Int64>.self) &+ unsafeBitCast(high .<= value, to: SIMD8<Int64>.self)
+        } else {
+            lanes = unsafeBitCast(low .< value, to: SIMD8<Int64>.self) &+ unsafeBitCast(high .< value, to: SIMD8<Int64>.self)
+        }
+        return Int(truncatingIfNeeded: 0 &- lanes.wrappedSum())
     }
 
     /// The bin of a non-NaN library-domain value: how many thresholds it passes.
     /// XGBoost goes right when `x >= t`, LightGBM when `x > t`.
     @inline(__always)
-    func bin(_ x: Double, _ f: Layout.FeatureBins, _ all: UnsafePointer<Double>) -> UInt16 {
-        let t = all + f.thresholdStart
+    func bin(_ x: Double, _ f: Layout.FeatureBins) -> UInt16 {
+        let chunks = searchChunks + f.searchStart
+        switch f.searchLevels {
+        case 1:
+            return UInt16(truncatingIfNeeded: passed(chunks, x))
+        case 2:
+            // The coarse chunk holds each fine chunk's first threshold: passing m of them puts
+            // x in fine chunk m - 1. With m = 0, chunk 0 is passed nowhere, so using it gives 0 too.
+            let m = passed(chunks, x)
+            let c = (m &- 1) & ~((m &- 1) &>> 63)
+            return UInt16(truncatingIfNeeded: c &* 16 &+ passed(chunks + (16 &+ c &* 16), x))
+        default:
+            return binarySearch(x, f)
+        }
+    }
+
+    /// ``bin(_:_:)`` for features with more than 256 thresholds.
+    func binarySearch(_ x: Double, _ f: Layout.FeatureBins) -> UInt16 {
+        let t = thresholds + f.thresholdStart
         var n = f.thresholdCount
-        guard n > 0 else { return 0 }
-        // Branch-free search: the loop count depends only on n, the step is a select.
         var base = 0
         if convention == .xgboost {
             while n > 1 {
                 let half = n &>> 1
-                base &+= half &* Int(unsafeBitCast(t[base &+ half] <= x, to: UInt8.self))
+                if t[base &+ half] <= x { base &+= half }
                 n &-= half
             }
-            return UInt16(truncatingIfNeeded: base &+ Int(unsafeBitCast(t[base] <= x, to: UInt8.self)))
+            return UInt16(truncatingIfNeeded: base &+ (t[base] <= x ? 1 : 0))
         } else {
             while n > 1 {
                 let half = n &>> 1
-                base &+= half &* Int(unsafeBitCast(t[base &+ half] < x, to: UInt8.self))
+                if t[base &+ half] < x { base &+= half }
                 n &-= half
             }
-            return UInt16(truncatingIfNeeded: base &+ Int(unsafeBitCast(t[base] < x, to: UInt8.self)))
+            return UInt16(truncatingIfNeeded: base &+ (t[base] < x ? 1 : 0))
         }
     }
 
     /// Fills `slots` (``slotCount`` values) for a row of library-domain values.
     @inline(__always)
     func binRow(_ row: UnsafePointer<Double>, into slots: UnsafeMutablePointer<UInt16>) {
-        let all = thresholds
         var s = slots
         for f in features {
             let x = row[f.feature]
@@ -455,7 +522,7 @@ final class CompiledForest<Leaf: BinaryFloatingPoint & Sendable>: @unchecked Sen
                 s[3] = 0
                 s[4] = Layout.highestBin
             } else {
-                let b = bin(x, f, all)
+                let b = bin(x, f)
                 let isZero = x == 0
                 s[0] = b
                 s[1] = b

@@ -17,7 +17,7 @@ public enum LightGBMModelLoader {
 
     /// Parses the text of a model.
     public static func load(bytes: [UInt8]) throws(ModelLoadError) -> TreeEnsemble {
-        let text = ModelText(bytes)
+        let text = LightGBMText(bytes)
         var header: [String: String] = [:]
         var headerFlags: Set<String> = []
         var treeBlocks: [TreeBlock] = []
@@ -134,7 +134,7 @@ public enum LightGBMModelLoader {
         }
     }
 
-    static func doubles(_ block: TreeBlock, _ key: String, in text: ModelText, tree t: Int, count: Int? = nil) throws(ModelLoadError) -> [Double] {
+    static func doubles(_ block: TreeBlock, _ key: String, in text: LightGBMText, tree t: Int, count: Int? = nil) throws(ModelLoadError) -> [Double] {
         guard let range = block[key] else {
             if count == 0 { return [] }
             throw ModelLoadError.missingField("Tree=\(t).\(key)")
@@ -172,7 +172,7 @@ public enum LightGBMModelLoader {
         return out
     }
 
-    static func ints(_ block: TreeBlock, _ key: String, in text: ModelText, tree t: Int, count: Int? = nil) throws(ModelLoadError) -> [Int32] {
+    static func ints(_ block: TreeBlock, _ key: String, in text: LightGBMText, tree t: Int, count: Int? = nil) throws(ModelLoadError) -> [Int32] {
         guard let range = block[key] else {
             if count == 0 { return [] }
             throw ModelLoadError.missingField("Tree=\(t).\(key)")
@@ -185,7 +185,7 @@ public enum LightGBMModelLoader {
             if bytes[i] == 0x20 { i += 1; continue }
             let start = i
             while i < range.upperBound, bytes[i] != 0x20 { i += 1 }
-            guard let v = ModelText.int32(bytes[start..<i]) else {
+            guard let v = LightGBMText.int32(bytes[start..<i]) else {
                 throw ModelLoadError.invalidField("Tree=\(t).\(key)", "holds '\(text.string(start..<i))', which is not an integer")
             }
             out.append(v)
@@ -196,7 +196,7 @@ public enum LightGBMModelLoader {
         return out
     }
 
-    static func tree(_ block: TreeBlock, in text: ModelText, index t: Int, group: Int) throws(ModelLoadError) -> DecisionTree {
+    static func tree(_ block: TreeBlock, in text: LightGBMText, index t: Int, group: Int) throws(ModelLoadError) -> DecisionTree {
         guard let leafCount = text.int(block["num_leaves"]), leafCount >= 1, leafCount < 1 << 24 else {
             throw ModelLoadError.invalidField("Tree=\(t).num_leaves", "is missing or not a positive count")
         }
@@ -302,7 +302,7 @@ public enum LightGBMModelLoader {
 }
 
 /// The bytes of a LightGBM text model, with a NUL after them so `strtod` can read numbers in place.
-struct ModelText {
+struct LightGBMText {
     /// The model's bytes and a final NUL.
     let bytes: [UInt8]
     /// Number of model bytes (without the NUL).
