@@ -158,14 +158,18 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
             return (rankOf[feature]![node.threshold]!, UInt16(usedIndex[feature]! * MissingVariant.count + variant.rawValue))
         }
 
-        // Group trees of similar depth into blocks when depths vary; keep the original order otherwise.
+        // Group trees of similar depth into blocks when that saves steps; keep the original order otherwise.
         let depths = ensemble.trees.map(\.depth)
+        let pathLengths = ensemble.trees.map(Self.pathLengthDistribution)
         var order = Array(0..<treeCount)
-        let inOrderSteps = stride(from: 0, to: treeCount, by: Self.lanes).reduce(0) { $0 + depths[$1..<min($1 + Self.lanes, treeCount)].max()! }
+        func steps(_ order: [Int]) -> Double {
+            stride(from: 0, to: treeCount, by: Self.lanes).reduce(0) { total, start in
+                total + Self.expectedSteps(order[start..<min(start + Self.lanes, treeCount)], depths: depths, pathLengths: pathLengths)
+            }
+        }
         let sorted = order.sorted { (depths[$0], $0) < (depths[$1], $1) }
-        let sortedSteps = stride(from: 0, to: treeCount, by: Self.lanes).reduce(0) { acc, b in acc + sorted[b..<min(b + Self.lanes, treeCount)].map { depths[$0] }.max()! }
         // Summing afterwards costs about one step per tree; reorder only when it saves more.
-        if sortedSteps * Self.lanes + treeCount < inOrderSteps * Self.lanes {
+        if steps(sorted) * Double(Self.lanes) + Double(treeCount) < steps(order) * Double(Self.lanes) {
             order = sorted
             inOrder = false
         }
@@ -243,6 +247,48 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
                 blocks.append(Block(depth: depth, isComplete: false, nodeOffset: rootOffset, leafOffset: 0))
             }
         }
+    }
+
+    /// For each path length, the share of training rows whose path through `tree` has
+    /// that length (leaves weighted by cover; evenly when covers are missing).
+    static func pathLengthDistribution(_ tree: DecisionTree) -> [Double] {
+        var leaves: [(depth: Int, cover: Double)] = []
+        var stack: [(node: Int32, depth: Int)] = [(0, 0)]
+        while let (n, depth) = stack.popLast() {
+            let node = tree.nodes[Int(n)]
+            if node.isLeaf {
+                leaves.append((depth, node.cover))
+            } else {
+                stack.append((node.leftChild, depth + 1))
+                stack.append((node.rightChild, depth + 1))
+            }
+        }
+        let total = leaves.reduce(0) { $0 + max($1.cover, 0) }
+        let useCover = total > 0 && total.isFinite
+        var shares = [Double](repeating: 0, count: (leaves.map(\.depth).max() ?? 0) + 1)
+        for leaf in leaves { shares[leaf.depth] += useCover ? max(leaf.cover, 0) / total : 1 / Double(leaves.count) }
+        return shares
+    }
+
+    /// Expected lock-step steps of a block: its depth for complete trees, which always
+    /// take every step; for linked trees, which stop once every lane sits on a leaf, the
+    /// expected longest of the lanes' paths (paths drawn independently per tree).
+    static func expectedSteps(_ trees: ArraySlice<Int>, depths: [Int], pathLengths: [[Double]]) -> Double {
+        let depth = trees.map { depths[$0] }.max() ?? 0
+        if depth <= maximumCompleteDepth { return Double(depth) }
+        // E[max] = sum over k of P(max > k) = sum of 1 - prod over lanes of P(path <= k).
+        var cumulative = [Double](repeating: 0, count: trees.count)
+        var expected = 0.0
+        for k in 0..<depth {
+            var allWithin = 1.0
+            for (lane, tree) in trees.enumerated() {
+                let shares = pathLengths[tree]
+                if k < shares.count { cumulative[lane] += shares[k] } else { cumulative[lane] = 1 }
+                allWithin *= min(cumulative[lane], 1)
+            }
+            expected += 1 - allWithin
+        }
+        return expected
     }
 
     /// Which binned variant of the feature a node reads, from its missing-value rule.
