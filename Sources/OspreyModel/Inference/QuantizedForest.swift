@@ -399,9 +399,13 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
             while remaining > 0 {
                 n0 = step(n0); n1 = step(n1); n2 = step(n2); n3 = step(n3)
                 n4 = step(n4); n5 = step(n5); n6 = step(n6); n7 = step(n7)
-                remaining &-= 1
+                n0 = step(n0); n1 = step(n1); n2 = step(n2); n3 = step(n3)
+                n4 = step(n4); n5 = step(n5); n6 = step(n6); n7 = step(n7)
+                remaining &-= 2
                 // Leaf-wise trees are much deeper on some paths than on the one a row
-                // takes: stop once all eight lanes sit on (absorbing) leaves.
+                // takes: stop once all eight lanes sit on (absorbing) leaves. Testing every
+                // other step (a step past a leaf stays on it) measured 0.94x the time of
+                // testing every step.
                 let a = notLeaf(n0) | notLeaf(n1) | notLeaf(n2) | notLeaf(n3)
                 let b = notLeaf(n4) | notLeaf(n5) | notLeaf(n6) | notLeaf(n7)
                 if a | b == 0 { break }
