@@ -353,7 +353,8 @@ struct ModelLoadErrorTests {
         #expect(ModelText.loadError(text) == .invalidField("Tree=0.leaf_value", "has 30 values, expected 31"))
     }
 
-    @Test("LightGBM: a non-numeric threshold token is refused, quoting it", arguments: ["abc", "1.5x", "--1", "0x"])
+    // A token starting or ending in other white space must not let strtod run on into the next line.
+    @Test("LightGBM: a non-numeric threshold token is refused, quoting it", arguments: ["abc", "1.5x", "--1", "0x", "\t1.5", "1.5\u{0B}", "\r"])
     func lightgbmThreshold(_ token: String) throws {
         let text = try ModelText.replacingLightGBMToken(try ModelText.fixture(Self.lgb), tree: 3, key: "threshold", at: 2, with: token)
         expectDescription(ModelText.loadError(text), mentions: "Tree=3.threshold", "'\(token)'", "not a number")
@@ -366,10 +367,10 @@ struct ModelLoadErrorTests {
         #expect(ModelText.loadError(text) == .invalidField("Tree=0.decision_type[1]", "= 14 has an unknown missing type"))
     }
 
-    @Test("LightGBM: a non-integer split_feature is refused, quoting it")
-    func lightgbmSplitFeature() throws {
-        let text = try ModelText.replacingLightGBMToken(try ModelText.fixture(Self.lgb), tree: 1, key: "split_feature", at: 0, with: "2.5")
-        expectDescription(ModelText.loadError(text), mentions: "Tree=1.split_feature", "'2.5'", "not an integer")
+    @Test("LightGBM: a split_feature that is not a 32-bit integer is refused, quoting it", arguments: ["2.5", "99999999999", "+-1", "1e3", "-"])
+    func lightgbmSplitFeature(_ token: String) throws {
+        let text = try ModelText.replacingLightGBMToken(try ModelText.fixture(Self.lgb), tree: 1, key: "split_feature", at: 0, with: token)
+        expectDescription(ModelText.loadError(text), mentions: "Tree=1.split_feature", "'\(token)'", "not an integer")
     }
 
     @Test("LightGBM: a split on a feature beyond max_feature_idx is refused")

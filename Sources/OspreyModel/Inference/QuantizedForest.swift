@@ -19,10 +19,12 @@
 /// children of node `k` are `2k` and `2k+1` and a step is `k = 2k + right`.
 /// The eight trees of a block lie one after the other; the kernel is
 /// specialised per depth, so a lane's tree is a constant displacement from the
-/// block's base and each step costs three loads, a compare and an add. Deeper blocks (LightGBM's leaf-wise trees)
+/// block's base, and a step is two loads and arithmetic (see ``Kernel/next(_:_:_:_:)``).
+/// Deeper blocks (LightGBM's leaf-wise trees)
 /// use 8-byte linked nodes with absorbing leaves (a leaf leads to itself).
-/// When tree depths vary, trees are grouped by depth so a block wastes few steps,
-/// and leaf values are summed afterwards in the original tree order.
+/// When grouping trees of similar depth saves steps (estimated from the training
+/// covers), blocks take them in depth order and leaf values are summed afterwards
+/// in the original tree order.
 ///
 /// Leaf values are added in tree order in the library's precision (`Leaf`), so
 /// sums are identical to the reference walker, not merely close.
@@ -82,7 +84,8 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
     static var highestBin: UInt16 { .max }
     /// Deepest block stored as complete trees (255 nodes per tree).
     static var maximumCompleteDepth: Int { 8 }
-    /// Thresholds compared at once when binning (two 64-byte lines of `Double`).
+    /// Thresholds compared at once when binning (two 64-byte lines of `Double`;
+    /// ``CompiledForest/passed(_:_:)`` loads them as two `SIMD8<Double>`).
     static var chunkWidth: Int { 16 }
 
     let convention: SplitConvention
@@ -460,7 +463,7 @@ final class CompiledForest<Leaf: BinaryFloatingPoint & Sendable>: @unchecked Sen
             return p
         }
         convention = layout.convention
-        // 64-byte alignment keeps each pair of sibling node groups in one cache line.
+        // 64-byte alignment: block regions are multiples of 16 nodes, so each starts a cache line.
         let aligned = UnsafeMutableRawPointer.allocate(
             byteCount: max(layout.completeNodes.count, 1) * MemoryLayout<Layout.CompleteNode>.stride, alignment: 64
         ).bindMemory(to: Layout.CompleteNode.self, capacity: max(layout.completeNodes.count, 1))
@@ -530,9 +533,10 @@ final class CompiledForest<Leaf: BinaryFloatingPoint & Sendable>: @unchecked Sen
         case 2:
             // The coarse chunk holds each fine chunk's first threshold: passing m of them puts
             // x in fine chunk m - 1. With m = 0, chunk 0 is passed nowhere, so using it gives 0 too.
+            let width = Layout.chunkWidth
             let m = passed(chunks, x)
             let c = (m &- 1) & ~((m &- 1) &>> 63)
-            return UInt16(truncatingIfNeeded: c &* 16 &+ passed(chunks + (16 &+ c &* 16), x))
+            return UInt16(truncatingIfNeeded: c &* width &+ passed(chunks + (width &+ c &* width), x))
         default:
             return binarySearch(x, f)
         }
