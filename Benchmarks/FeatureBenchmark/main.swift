@@ -73,6 +73,11 @@ func format(_ v: Double, _ digits: Int = 1) -> String {
     return s
 }
 
+// As `osprey run` does: large buffers come from mmap and go back to the
+// system when freed, so RSS measures the state and not the heap's history.
+@_silgen_name("mallopt") func mallopt(_ parameter: Int32, _ value: Int32) -> Int32
+_ = mallopt(-3 /* M_MMAP_THRESHOLD */, 256 * 1024)
+
 let configPath = argument("--config", "Deploy/examples/payments/osprey.yaml")
 let eventCount = Int(argument("--events", "1000000"))!
 let cardCount = Int(argument("--cards", "100000"))!
@@ -191,6 +196,8 @@ figure("state estimate (all entities)", "\(state.approximateBytes / 1024) KiB")
 var cardWords = 0
 state.tables[0].forEach { _, e in cardWords += e.words.count }
 figure("card state words", "\(format(Double(cardWords) / Double(max(cards, 1)))) words/card = \(format(Double(cardWords * 8) / Double(max(cards, 1)))) bytes of aggregates")
+let cardMemory = state.tables[0].memory
+figure("card table per card: blocks / free / index", "\(cardMemory.blocks / max(cards, 1)) / \(cardMemory.free / max(cards, 1)) / \(cardMemory.index / max(cards, 1)) B")
 figure("bytes per card (estimate incl. table and key)", "\(format(Double(state.tables[0].approximateBytes) / Double(max(cards, 1)))) B")
 figure("bytes per entity (RSS growth, all entities)", "\(format(Double(rssAfter - rssBefore) / Double(max(cards + merchants, 1)))) B  (RSS +\((rssAfter - rssBefore) >> 20) MiB)")
 

@@ -90,12 +90,12 @@ public enum CheckpointCodec {
         for (k, table) in state.tables.enumerated() {
             out.string(k < metadata.entityKinds.count ? metadata.entityKinds[k] : "")
             out.u64(UInt64(table.count))
-            table.forEach { key, entity in
-                out.u16(UInt16(truncatingIfNeeded: key.utf8.count))
-                out.bytes(key.utf8)
-                out.i64(entity.clock)
-                out.u32(UInt32(entity.words.count))
-                out.words(entity.words)
+            table.forEachBlock { key, clock, words in
+                out.u16(UInt16(truncatingIfNeeded: key.count))
+                out.bytes(key)
+                out.i64(clock)
+                out.u32(UInt32(words.count))
+                out.words(words)
             }
         }
         out.u32(out.buffer.withUnsafeBytes { CRC32C.checksum($0) })
@@ -143,20 +143,25 @@ public enum CheckpointCodec {
             var table = EntityTable()
             let aggregators = plan?.kinds[k].aggregators
             for _ in 0..<Int(n) {
-                let keyLength = Int(try reader.u16())
-                let key = try reader.string(length: keyLength)
+                let keyRange = try reader.take(Int(try reader.u16()))
                 let clock = try reader.i64()
                 let count = Int(try reader.u32())
+                let wordRange = try reader.take(count * 8)
                 words += count
-                if let aggregators {
-                    let entityWords = try reader.words(count)
-                    guard entityWords.count >= aggregators.count,
-                          entityWords[0..<aggregators.count].reduce(aggregators.count, { $0 &+ Int(truncatingIfNeeded: $1) }) == count else {
-                        throw .malformed("entity '\(key)' of \(names[k]) has an inconsistent state layout")
+                guard let aggregators else { continue }
+                let consistent = bytes.withUnsafeBytes { raw in
+                    // The words sit at any byte offset in the file: copy them out aligned.
+                    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(count, 1)) { entityWords in
+                        UnsafeMutableRawBufferPointer(entityWords).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[wordRange]))
+                        let entityWords = UnsafeBufferPointer(rebasing: entityWords[0..<count])
+                        guard count >= aggregators.count,
+                              entityWords[0..<aggregators.count].reduce(aggregators.count, { $0 &+ Int(truncatingIfNeeded: $1) }) == count else { return false }
+                        table.insertRestored(UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[keyRange]), clock: clock, words: entityWords)
+                        return true
                     }
-                    table.insertRestored(key, EntityState(clock: clock, words: entityWords))
-                } else {
-                    try reader.skip(count * 8)
+                }
+                guard consistent else {
+                    throw .malformed("entity '\(String(decoding: bytes[keyRange], as: UTF8.self))' of \(names[k]) has an inconsistent state layout")
                 }
             }
             tables.append(table)
@@ -208,9 +213,9 @@ struct ByteWriter {
         u32(UInt32(s.utf8.count))
         buffer.append(contentsOf: s.utf8)
     }
-    mutating func words(_ w: [UInt64]) {
+    mutating func words(_ w: UnsafeBufferPointer<UInt64>) {
         // Little-endian hosts only (x86-64, arm64): the words are copied as they are.
-        w.withUnsafeBytes { buffer.append(contentsOf: $0) }
+        buffer.append(contentsOf: UnsafeRawBufferPointer(w))
     }
 }
 
@@ -252,13 +257,4 @@ struct ByteReader {
         return bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
     }
 
-    mutating func words(_ n: Int) throws(CheckpointError) -> [UInt64] {
-        let range = try take(n * 8)
-        return [UInt64](unsafeUninitializedCapacity: n) { out, initialized in
-            bytes.withUnsafeBytes { raw in
-                UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[range]))
-            }
-            initialized = n
-        }
-    }
 }

@@ -31,3 +31,27 @@ public struct DecodedEvent: Sendable {
         }
     }
 }
+
+/// A ``DecodedEvent``'s fields as the feature engine's inner loops read them:
+/// plain pointers, so handing the event from one function to the next costs
+/// no reference counting. Valid only inside ``DecodedEvent/withFields(_:)``.
+struct EventFields {
+    let time: Int64
+    let present: UnsafeBufferPointer<Bool>
+    let numbers: UnsafeBufferPointer<Double>
+    let strings: UnsafeBufferPointer<String?>
+}
+
+extension DecodedEvent {
+    /// Runs `body` with the event's fields.
+    @inline(__always)
+    func withFields<R>(_ body: (EventFields) -> R) -> R {
+        present.withUnsafeBufferPointer { present in
+            numbers.withUnsafeBufferPointer { numbers in
+                strings.withUnsafeBufferPointer { strings in
+                    body(EventFields(time: time, present: present, numbers: numbers, strings: strings))
+                }
+            }
+        }
+    }
+}

@@ -70,7 +70,7 @@ public enum FeatureSpecLoader {
         }
         var maxKeyBytes = 256
         if let n = node["max_key_bytes"], let value = n.int {
-            if value < 1 { n.fail("must be at least 1 byte") } else { maxKeyBytes = value }
+            if value < 1 || value > 65_535 { n.fail("must be between 1 and 65535 bytes") } else { maxKeyBytes = value }
         }
         let fields = node.required("fields", hint: "declare the event fields Osprey reads, e.g. 'amount: number'").flatMap(loadFields) ?? []
         var seenFields = Set<String>()

@@ -85,7 +85,7 @@ struct CompiledFilter: Sendable, Equatable {
     var values: [String]
 
     @inline(__always)
-    func accepts(_ event: DecodedEvent) -> Bool {
+    func accepts(_ event: EventFields) -> Bool {
         guard let value = event.strings[field] else { return false }
         return values.contains(value)
     }
@@ -95,4 +95,58 @@ struct CompiledFilter: Sendable, Equatable {
 @inline(__always)
 func tileIndex(_ time: Int64, _ step: Int64) -> Int64 {
     time >= 0 ? time / step : (time - step + 1) / step
+}
+
+/// An ``Aggregator`` in the form the hot path reads: plain values only, so
+/// reading one per event costs no reference counting. Its columns and filter
+/// live in the owning ``EntityKind``'s arrays.
+struct CompiledAggregator: Sendable {
+    enum Kind: UInt8, Sendable { case tiles, extremum, distinct, last }
+
+    var kind: Kind
+    /// The field read by `extremum`, `distinct` and `last`.
+    var field: Int
+    var isMaximum: Bool
+    var step: Int64
+    var tileCount: Int64
+    /// Index into ``EntityKind/filters``; -1: every event counts.
+    var filter: Int
+    /// The range of ``EntityKind/columns`` holding a tile aggregator's columns.
+    var columns: Range<Int>
+    var totalsWidth: Int
+    var tileStride: Int
+    /// The most words one event can add to the region.
+    var growth: Int
+
+    init(_ a: Aggregator, columns: Range<Int>, filter: Int) {
+        switch a.kind {
+        case .tiles:
+            kind = .tiles
+            field = -1
+            isMaximum = false
+        case .extremum(let f, let maximum):
+            kind = .extremum
+            field = f
+            isMaximum = maximum
+        case .distinct(let f, _):
+            kind = .distinct
+            field = f
+            isMaximum = false
+        case .last(let f):
+            kind = .last
+            field = f
+            isMaximum = false
+        }
+        step = a.step
+        tileCount = a.tileCount
+        self.filter = filter
+        self.columns = columns
+        totalsWidth = a.totalsWidth
+        tileStride = a.tileStride
+        switch kind {
+        case .tiles: growth = a.tileStride
+        case .extremum, .distinct: growth = 2
+        case .last: growth = 0
+        }
+    }
 }

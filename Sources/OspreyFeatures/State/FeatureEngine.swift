@@ -27,12 +27,10 @@ public struct FeatureVector: Sendable, Equatable {
 public struct FeatureEngine: Sendable {
     /// The compiled spec.
     public let plan: FeaturePlan
-    let emptyEntities: [EntityState]
 
     /// Creates an engine for `plan`.
     public init(plan: FeaturePlan) {
         self.plan = plan
-        emptyEntities = plan.kinds.map { EntityState(aggregators: $0.aggregators) }
     }
 
     /// A reusable vector for events of type `eventType`.
@@ -67,35 +65,49 @@ public struct FeatureEngine: Sendable {
             if late { state.lateEvents += 1 } else { state.appliedEvents += 1 }
         }
 
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(1, eventPlan.fieldTypes.count)) { hashes in
-            for f in eventPlan.hashFields where event.present[f] {
-                hashes[f] = valueHash(event, field: f, type: eventPlan.fieldTypes[f])
-            }
-            let hashView = UnsafeBufferPointer(hashes)
-            for k in eventPlan.kinds {
-                let kind = plan.kinds[k]
-                guard let key = event.strings[kind.keyField] else {
-                    for (output, _) in kind.preReads { vector.values[output] = .nan }
-                    for output in kind.timeSinceReads { vector.values[output] = .nan }
-                    for (output, _) in kind.postReads { vector.values[output] = .nan }
-                    continue
+        event.withFields { event in
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(1, eventPlan.fieldTypes.count)) { hashes in
+                for f in eventPlan.hashFields where event.present[f] {
+                    hashes[f] = valueHash(event, field: f, type: eventPlan.fieldTypes[f])
                 }
-                let shard = EntityTable.shard(of: key)
-                if late {
-                    // Too late to update state: read what is there.
-                    var entity = state.tables[k].shards[shard][key] ?? emptyEntities[k]
-                    if entity.clock != .min && entity.clock < streamTime &- kind.ttl { entity = emptyEntities[k] }
-                    read(entity, kind: kind, time: t, into: &vector, pre: true)
-                    read(entity, kind: kind, time: t, into: &vector, pre: false)
-                } else if commit {
-                    var expired = false
-                    state.tables[k].update(key, shard: shard, empty: emptyEntities[k]) { entity in
-                        expired = apply(event, hashes: hashView, kind: kind, empty: emptyEntities[k], streamTime: streamTime, to: &entity, vector: &vector)
+                let hashView = UnsafeBufferPointer(hashes)
+                for k in eventPlan.kinds {
+                    let kind = plan.kinds[k]
+                    guard var key = event.strings[kind.keyField] else {
+                        for (output, _) in kind.preReads { vector.values[output] = .nan }
+                        for output in kind.timeSinceReads { vector.values[output] = .nan }
+                        for (output, _) in kind.postReads { vector.values[output] = .nan }
+                        continue
                     }
-                    if expired { state.expiredEntities += 1 }
-                } else {
-                    var entity = state.tables[k].shards[shard][key] ?? emptyEntities[k]
-                    _ = apply(event, hashes: hashView, kind: kind, empty: emptyEntities[k], streamTime: streamTime, to: &entity, vector: &vector)
+                    key.withUTF8 { key in
+                        let hash = state.tables[k].hash(key)
+                        if late {
+                            // Too late to update state: read what is there.
+                            state.tables[k].read(key, hash: hash) { found in
+                                if let found, found.clock >= streamTime &- kind.ttl {
+                                    read(found, kind: kind, time: t, into: &vector, pre: true)
+                                    read(found, kind: kind, time: t, into: &vector, pre: false)
+                                } else {
+                                    kind.withScratch(copying: nil) { empty in
+                                        read(empty, kind: kind, time: t, into: &vector, pre: true)
+                                        read(empty, kind: kind, time: t, into: &vector, pre: false)
+                                    }
+                                }
+                            }
+                        } else if commit {
+                            let expired = state.tables[k].update(key, hash: hash, kind: kind) { entity in
+                                apply(event, hashes: hashView, kind: kind, streamTime: streamTime, to: &entity, vector: &vector)
+                            }
+                            if expired { state.expiredEntities += 1 }
+                        } else {
+                            // A preview works on a copy of the entity.
+                            state.tables[k].read(key, hash: hash) { found in
+                                kind.withScratch(copying: found) { entity in
+                                    _ = apply(event, hashes: hashView, kind: kind, streamTime: streamTime, to: &entity, vector: &vector)
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -108,9 +120,9 @@ public struct FeatureEngine: Sendable {
                 if !event.present[field] {
                     vector.values[output] = missing
                 } else if let text = event.strings[field] {
-                    vector.values[output] = table.code(text) ?? unknown
+                    vector.values[output] = eventPlan.codeTables[table].code(text) ?? unknown
                 } else {
-                    vector.values[output] = table.code(event.numbers[field] == 1 ? "true" : "false") ?? unknown
+                    vector.values[output] = eventPlan.codeTables[table].code(event.numbers[field] == 1 ? "true" : "false") ?? unknown
                 }
             case .ratio(let numerator, let denominator, let whenZero):
                 let n = vector.values[numerator]
@@ -123,26 +135,28 @@ public struct FeatureEngine: Sendable {
     /// Applies the event to one entity and reads its features. Returns whether
     /// the entity had expired (and was reset first).
     @inline(__always)
-    func apply(_ event: DecodedEvent, hashes: UnsafeBufferPointer<UInt64>, kind: EntityKind, empty: EntityState, streamTime: Int64, to entity: inout EntityState, vector: inout FeatureVector) -> Bool {
+    func apply(_ event: EventFields, hashes: UnsafeBufferPointer<UInt64>, kind: EntityKind, streamTime: Int64, to entity: inout EntityWords, vector: inout FeatureVector) -> Bool {
         var expired = false
         if entity.clock != .min && entity.clock < streamTime &- kind.ttl {
-            entity = empty
+            kind.emptyWords.withUnsafeBufferPointer { entity.reset(to: $0) }
             expired = true
         }
         let t = event.time
         read(entity, kind: kind, time: t, into: &vector, pre: true)
-        entity.advance(to: t, aggregators: kind.aggregators)
-        let header = kind.aggregators.count
+        entity.advance(to: t, kind: kind)
+        let header = kind.compiled.count
+        var offset = header
         for j in 0..<header {
-            entity.add(event, time: t, hashes: hashes, aggregator: kind.aggregators[j], region: j, headerCount: header)
+            entity.add(event, time: t, hashes: hashes, kind: kind, region: j, offset: offset)
+            offset += entity.regionLength(j)
         }
         read(entity, kind: kind, time: t, into: &vector, pre: false)
         return expired
     }
 
     @inline(__always)
-    func read(_ entity: EntityState, kind: EntityKind, time: Int64, into vector: inout FeatureVector, pre: Bool) {
-        let header = kind.aggregators.count
+    func read(_ entity: EntityWords, kind: EntityKind, time: Int64, into vector: inout FeatureVector, pre: Bool) {
+        let header = kind.compiled.count
         if pre {
             for (output, read) in kind.preReads { vector.values[output] = entity.value(of: read, headerCount: header) }
             for output in kind.timeSinceReads {
@@ -154,7 +168,7 @@ public struct FeatureEngine: Sendable {
     }
 
     @inline(__always)
-    func valueHash(_ event: DecodedEvent, field: Int, type: FieldType) -> UInt64 {
+    func valueHash(_ event: EventFields, field: Int, type: FieldType) -> UInt64 {
         if type == .string, let text = event.strings[field] {
             return mix(FNV1a64.hash(text.utf8))
         }
@@ -172,34 +186,6 @@ public struct FeatureEngine: Sendable {
     }
 }
 
-extension EntityTable {
-    /// Runs `body` on the entity `key` in place, creating it from `empty` if absent.
-    @inline(__always)
-    mutating func update(_ key: String, shard: Int, empty: EntityState, _ body: (inout EntityState) -> Void) {
-        var created = false
-        var before = 0
-        var after = 0
-        Self.modify(&shards[shard][key, default: empty]) { entity in
-            // Stored entities have applied at least one event, so an unset
-            // clock here means the entry was just created from `empty`.
-            created = entity.clock == .min
-            before = entity.words.count
-            body(&entity)
-            after = entity.words.count
-        }
-        if created {
-            count += 1
-            wordCount += after
-            if key.utf8.count > 15 { longKeyBytes += key.utf8.count }
-        } else {
-            wordCount += after - before
-        }
-    }
-
-    @inline(__always)
-    static func modify(_ value: inout EntityState, _ body: (inout EntityState) -> Void) { body(&value) }
-}
-
 extension FeatureEngine {
     /// The entity kinds, by entity field, of event type `eventType`.
     public func entityKinds(ofEventType eventType: Int) -> [(field: String, kind: Int)] {
@@ -211,13 +197,20 @@ extension FeatureEngine {
     /// when the entity is unknown or expired at `state`'s stream time.
     public func describe(entity key: String, kind k: Int, in state: PartitionState) -> (clock: Int64, features: [(name: String, value: Double)])? {
         let kind = plan.kinds[k]
-        guard let entity = state.tables[k].entity(key), entity.clock != .min,
-              state.streamTime == .min || entity.clock >= state.streamTime &- kind.ttl else { return nil }
         let names = plan.spec.eventTypes[kind.eventType].featureNames
         var vector = FeatureVector(count: names.count)
-        read(entity, kind: kind, time: entity.clock, into: &vector, pre: true)
-        read(entity, kind: kind, time: entity.clock, into: &vector, pre: false)
+        var key = key
+        let clock: Int64? = key.withUTF8 { key in
+            state.tables[k].read(key, hash: state.tables[k].hash(key)) { entity in
+                guard let entity, entity.clock != .min,
+                      state.streamTime == .min || entity.clock >= state.streamTime &- kind.ttl else { return nil }
+                read(entity, kind: kind, time: entity.clock, into: &vector, pre: true)
+                read(entity, kind: kind, time: entity.clock, into: &vector, pre: false)
+                return entity.clock
+            }
+        }
+        guard let clock else { return nil }
         let outputs = (kind.preReads.map(\.output) + kind.postReads.map(\.output)).sorted()
-        return (entity.clock, outputs.map { (names[$0], vector.values[$0]) })
+        return (clock, outputs.map { (names[$0], vector.values[$0]) })
     }
 }

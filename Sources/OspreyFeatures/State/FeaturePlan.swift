@@ -23,13 +23,15 @@ public struct FeaturePlan: Sendable {
             let fieldIndex = { (name: String) in decoder.index(ofField: name)! }
             var kindIndexByField: [String: Int] = [:]
             var simple: [(Int, SimpleRead)] = []
+            var codeTables: [CodeTable] = []
             var hashFields = Set<Int>()
             for (output, feature) in type.features.enumerated() {
                 switch feature.kind {
                 case .raw(let field):
                     simple.append((output, .raw(field: fieldIndex(field))))
                 case .categorical(let field, let codes, let unknown, let missing):
-                    simple.append((output, .categorical(field: fieldIndex(field), table: CodeTable(codes), unknown: unknown, missing: missing)))
+                    simple.append((output, .categorical(field: fieldIndex(field), table: codeTables.count, unknown: unknown, missing: missing)))
+                    codeTables.append(CodeTable(codes))
                 case .ratio(let numerator, let denominator, let whenZero):
                     let n = type.features.firstIndex { $0.name == numerator }!
                     let d = type.features.firstIndex { $0.name == denominator }!
@@ -62,7 +64,7 @@ public struct FeaturePlan: Sendable {
             let ownKinds = kindIndexByField.values.sorted()
             events.append(EventPlan(
                 decoder: decoder, kinds: ownKinds, featureCount: type.features.count,
-                simpleReads: simple, hashFields: hashFields.sorted(), fieldTypes: type.fields.map(\.type),
+                simpleReads: simple, codeTables: codeTables, hashFields: hashFields.sorted(), fieldTypes: type.fields.map(\.type),
                 allowedLateness: type.allowedLateness))
         }
         self.kinds = kinds.map(EntityKind.init)
@@ -94,6 +96,16 @@ final class EntityKind: Sendable {
     let eventType: Int
     let keyField: Int
     let aggregators: [Aggregator]
+    /// ``aggregators`` as the hot path reads them.
+    let compiled: [CompiledAggregator]
+    /// The tile columns of all tile aggregators (see ``CompiledAggregator/columns``).
+    let columns: [TileColumn]
+    /// The filters of the aggregators that have one.
+    let filters: [CompiledFilter]
+    /// The words of an entity with no events.
+    let emptyWords: [UInt64]
+    /// The most words one event can add to an entity.
+    let maximumGrowth: Int
     let ttl: Int64
     /// Reads taken before the event is applied (`last`).
     let preReads: [(output: Int, read: FeatureRead)]
@@ -107,10 +119,46 @@ final class EntityKind: Sendable {
         eventType = builder.eventType
         keyField = builder.keyField
         aggregators = builder.aggregators
+        var compiled: [CompiledAggregator] = []
+        var columns: [TileColumn] = []
+        var filters: [CompiledFilter] = []
+        for a in builder.aggregators {
+            var filterIndex = -1
+            if let filter = a.filter {
+                filterIndex = filters.firstIndex(of: filter) ?? filters.count
+                if filterIndex == filters.count { filters.append(filter) }
+            }
+            let first = columns.count
+            if case .tiles(let own) = a.kind { columns += own }
+            compiled.append(CompiledAggregator(a, columns: first..<columns.count, filter: filterIndex))
+        }
+        self.compiled = compiled
+        self.columns = columns
+        self.filters = filters
+        emptyWords = EntityState(aggregators: builder.aggregators).words
+        maximumGrowth = compiled.reduce(0) { $0 + $1.growth }
         ttl = builder.ttl
         preReads = builder.preReads
         postReads = builder.postReads
         timeSinceReads = builder.timeSinceReads
+    }
+}
+
+extension EntityKind {
+    /// Runs `body` on a scratch copy of `entity` (or of an entity with no
+    /// events), with room for one event's growth; the copy is discarded.
+    func withScratch<R>(copying entity: EntityWords?, _ body: (inout EntityWords) -> R) -> R {
+        let count = entity?.count ?? emptyWords.count
+        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: count + maximumGrowth) { scratch in
+            let words = scratch.baseAddress!
+            if let entity {
+                words.update(from: entity.words, count: count)
+            } else {
+                emptyWords.withUnsafeBufferPointer { words.update(from: $0.baseAddress!, count: count) }
+            }
+            var copy = EntityWords(words: words, count: count, clock: entity?.clock ?? .min)
+            return body(&copy)
+        }
     }
 }
 
@@ -208,10 +256,12 @@ struct EntityKindBuilder {
     }
 }
 
-/// Reads that need no entity state.
+/// Reads that need no entity state. Plain values only (a categorical read
+/// names its table by index), so the per-event loop over them costs no
+/// reference counting.
 enum SimpleRead: Sendable {
     case raw(field: Int)
-    case categorical(field: Int, table: CodeTable, unknown: Double, missing: Double)
+    case categorical(field: Int, table: Int, unknown: Double, missing: Double)
     case ratio(numerator: Int, denominator: Int, whenZero: Double)
 }
 
@@ -223,16 +273,19 @@ final class EventPlan: Sendable {
     let featureCount: Int
     /// Raw, categorical and ratio features, in vector order.
     let simpleReads: [(Int, SimpleRead)]
+    /// The tables of categorical reads.
+    let codeTables: [CodeTable]
     /// Fields whose value hashes distinct counts need.
     let hashFields: [Int]
     let fieldTypes: [FieldType]
     let allowedLateness: Int64
 
-    init(decoder: EventDecoder, kinds: [Int], featureCount: Int, simpleReads: [(Int, SimpleRead)], hashFields: [Int], fieldTypes: [FieldType], allowedLateness: Int64) {
+    init(decoder: EventDecoder, kinds: [Int], featureCount: Int, simpleReads: [(Int, SimpleRead)], codeTables: [CodeTable], hashFields: [Int], fieldTypes: [FieldType], allowedLateness: Int64) {
         self.decoder = decoder
         self.kinds = kinds
         self.featureCount = featureCount
         self.simpleReads = simpleReads
+        self.codeTables = codeTables
         self.hashFields = hashFields
         self.fieldTypes = fieldTypes
         self.allowedLateness = allowedLateness

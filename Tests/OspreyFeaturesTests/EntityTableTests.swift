@@ -1,0 +1,136 @@
+import Testing
+@testable import OspreyFeatures
+
+/// The entity table on its own: lookups by key bytes, blocks that grow and
+/// move, sweeping and compaction, snapshots, and equality by content.
+@Suite("Entity table")
+struct EntityTableTests {
+    let kind: EntityKind
+
+    init() throws {
+        kind = try FeatureFixtures.plan().kinds[0]
+    }
+
+    /// Sets the entity's clock, creating it if needed; returns whether it existed.
+    @discardableResult
+    func touch(_ table: inout EntityTable, _ key: [UInt8], clock: Int64) -> Bool {
+        key.withUnsafeBufferPointer { key in
+            table.update(key, hash: table.hash(key), kind: kind) { entity in
+                let existed = entity.clock != .min
+                entity.clock = clock
+                return existed
+            }
+        }
+    }
+
+    /// Appends `n` words (at most the kind's growth per call) to the last
+    /// region, numbered from `first`.
+    func grow(_ table: inout EntityTable, _ key: [UInt8], by n: Int, first: UInt64) {
+        let last = kind.compiled.count - 1
+        key.withUnsafeBufferPointer { key in
+            table.update(key, hash: table.hash(key), kind: kind) { entity in
+                let at = entity.count
+                entity.insertWords(n, at: at, region: last)
+                for i in 0..<n { entity.words[at + i] = first + UInt64(i) }
+            }
+        }
+    }
+
+    func key(_ i: Int) -> [UInt8] {
+        // Lengths 0 to 40 and one of 300 bytes: keys that fill no word, part
+        // of one, exactly one and several.
+        let length = i == 41 ? 300 : i % 41
+        return (0..<length).map { UInt8(97 + (i * 31 + $0 * 7) % 26) }
+    }
+
+    @Test("every entity is found again by its exact key bytes, whatever their length")
+    func lookups() {
+        var table = EntityTable()
+        for i in 0..<20_000 { #expect(!touch(&table, key(i) + Array(String(i).utf8), clock: Int64(i))) }
+        #expect(table.count == 20_000)
+        for i in 0..<20_000 {
+            let state = table.entity(String(decoding: key(i) + Array(String(i).utf8), as: UTF8.self))
+            #expect(state?.clock == Int64(i))
+            #expect(state?.words == kind.emptyWords)
+        }
+        // A key one zero byte longer or one byte shorter is another key.
+        #expect(table.entity(String(decoding: key(7) + Array("7".utf8) + [0], as: UTF8.self)) == nil)
+        #expect(table.entity(String(decoding: key(7), as: UTF8.self)) == nil)
+        var empty = EntityTable()
+        #expect(!touch(&empty, [], clock: 5))
+        #expect(touch(&empty, [], clock: 6))
+        #expect(empty.count == 1 && empty.entity("")?.clock == 6)
+    }
+
+    @Test("entities that outgrow their blocks move with their words intact")
+    func growth() {
+        var table = EntityTable()
+        let step = kind.maximumGrowth
+        var expected: [[UInt64]] = Array(repeating: kind.emptyWords, count: 8)
+        for round in 0..<150 {
+            for e in 0..<8 where (round + e) % 3 != 0 {
+                let first = UInt64(round * 1000 + e * 100)
+                grow(&table, Array("entity-\(e)".utf8), by: step, first: first)
+                let last = kind.compiled.count - 1
+                expected[e][last] += UInt64(step)
+                expected[e] += (0..<step).map { first + UInt64($0) }
+            }
+        }
+        for e in 0..<8 {
+            #expect(table.entity("entity-\(e)")?.words == expected[e], "entity \(e)")
+        }
+        #expect(table.wordCount == expected.reduce(0) { $0 + $1.count })
+    }
+
+    @Test("sweeping removes idle entities only, and compaction gives their memory back")
+    func sweepAndCompaction() {
+        var table = EntityTable()
+        for i in 0..<10_000 {
+            touch(&table, Array("card-\(i)".utf8), clock: Int64(i))
+            grow(&table, Array("card-\(i)".utf8), by: kind.maximumGrowth, first: UInt64(i))
+        }
+        let before = table.approximateBytes
+        var removed = 0
+        for shard in 0..<EntityTable.shardCount { removed += table.removeIdle(shard: shard, before: 9_000) }
+        #expect(removed == 9_000)
+        #expect(table.count == 1_000)
+        #expect(table.approximateBytes < before / 4, "\(table.approximateBytes) of \(before) bytes")
+        for i in 0..<10_000 {
+            let state = table.entity("card-\(i)")
+            #expect((state != nil) == (i >= 9_000), "card-\(i)")
+            if let state { #expect(state.clock == Int64(i) && state.words.last == UInt64(i) + UInt64(kind.maximumGrowth) - 1) }
+        }
+        // The table keeps working after the index was rebuilt.
+        for i in 0..<2_000 { touch(&table, Array("card-\(i)".utf8), clock: 1) }
+        #expect(table.count == 3_000)
+    }
+
+    @Test("a copy is a snapshot: later updates to the original do not reach it")
+    func snapshots() {
+        var table = EntityTable()
+        for i in 0..<1_000 { touch(&table, Array("c-\(i)".utf8), clock: 1) }
+        let snapshot = table
+        for i in 0..<1_000 { grow(&table, Array("c-\(i)".utf8), by: 2, first: 9) }
+        for i in 1_000..<1_100 { touch(&table, Array("c-\(i)".utf8), clock: 2) }
+        #expect(snapshot.count == 1_000)
+        #expect(snapshot.entity("c-5")?.words == kind.emptyWords)
+        #expect(snapshot.entity("c-1050") == nil)
+        #expect(table.entity("c-5")?.words.count == kind.emptyWords.count + 2)
+    }
+
+    @Test("tables are equal by content, not by where the blocks sit")
+    func equality() {
+        var a = EntityTable()
+        var b = EntityTable()
+        for i in 0..<500 { touch(&a, Array("k\(i)".utf8), clock: Int64(i)) }
+        for i in (0..<500).reversed() {
+            grow(&b, Array("k\(i)".utf8), by: 2, first: 0)
+            touch(&b, Array("k\(i)".utf8), clock: Int64(i))
+        }
+        #expect(a != b)
+        for i in 0..<500 { grow(&a, Array("k\(i)".utf8), by: 2, first: 0) }
+        #expect(a == b)
+        touch(&b, Array("k7".utf8), clock: 8)
+        #expect(a != b)
+    }
+}
