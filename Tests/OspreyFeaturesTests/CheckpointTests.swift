@@ -89,4 +89,26 @@ struct CheckpointTests {
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: store.folder(topic: "payments", partition: 3)).filter { $0.hasSuffix(".tmp") }
         #expect(leftovers.isEmpty)
     }
+
+    @Test("a version-2 checkpoint is read and converted: its state equals this build's for the same events")
+    func readsVersion2() throws {
+        // checkpoint-v2.bin: the fixture stream's state, written by the
+        // version-2 codec (commit 8822724) with nextOffset 6000. It holds an
+        // exact 1 h distinct window (two words per value in both versions) and
+        // a 1 d / 1 h one (one word per value from version 3).
+        let plan = try FeatureFixtures.plan()
+        let path = FeatureFixtures.referenceDirectory.appendingPathComponent("checkpoint-v2.bin").path
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let (meta, restored, summary) = try CheckpointCodec.decode(bytes, plan: plan)
+        #expect(summary.version == 2)
+        #expect(meta.nextOffset == 6_000)
+        var state = PartitionState(plan: plan)
+        _ = FeatureFixtures.stream(try FeatureFixtures.lines(), plan: plan, state: &state)
+        let converted = try #require(restored)
+        #expect(converted.entityCount == 85)
+        #expect(converted == state)
+        let rewritten = try CheckpointCodec.decode(CheckpointCodec.encode(converted, metadata: meta), plan: plan)
+        #expect(rewritten.2.version == CheckpointCodec.version)
+        #expect(rewritten.1 == state)
+    }
 }

@@ -113,4 +113,29 @@ struct FeatureSemanticsTests {
         #expect(counts.map { $0[0] } == [1, 2, 3, 3, 4, 1])
         #expect(counts.map { $0[1] } == [1, 3, 6, 9, 14, 6])
     }
+
+    @Test("one-word distinct entries stay exact across an idle gap longer than their 20-bit tile counter")
+    func packedDistinctAcrossLongGaps() throws {
+        // 10 s at 1 ms is 10,000 tiles: one word per value, the tile kept
+        // modulo 2^20. The entity lives for 30 days, so a gap of 2^20 + 3 ms
+        // would bring an old tile back into the window if ages were taken
+        // modulo 2^20 without the whole-window rule.
+        let yaml = FeatureFixtures.config(
+            "      - {name: d, entity: card_id, aggregation: distinct_count, field: merchant, window: 10s, resolution: exact}",
+            fields: "      event_id: string\n      event_time: timestamp\n      card_id: string\n      merchant: string\n",
+            extra: "    entity_ttl: 30d\n")
+        let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
+        #expect(plan.kinds[0].compiled[0].packed)
+        var state = PartitionState(plan: plan)
+        let gap: Int64 = (1 << 20) + 3
+        let events: [(Int64, String)] = [
+            (0, "A"), (5_000, "B"), (9_999, "A"),
+            (9_999 + gap, "C"), (9_999 + gap + 4_000, "A"), (9_999 + gap + 9_999, "C"), (9_999 + gap + 14_000, "B"),
+        ]
+        let lines = events.enumerated().map { i, e in
+            Array(#"{"event_id":"e\#(i)","event_time":\#(1_000_000 + e.0),"card_id":"c","merchant":"\#(e.1)"}"#.utf8)
+        }
+        let counts = FeatureFixtures.stream(lines, plan: plan, state: &state).map { $0.vector.values[0] }
+        #expect(counts == [1, 2, 2, 1, 2, 2, 2])
+    }
 }

@@ -44,7 +44,7 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String {
         switch self {
         case .notACheckpoint: return "not an Osprey checkpoint (bad magic bytes)"
-        case .unsupportedVersion(let v): return "checkpoint format version \(v) is not supported by this build (reads version \(CheckpointCodec.version))"
+        case .unsupportedVersion(let v): return "checkpoint format version \(v) is not supported by this build (reads versions \(CheckpointCodec.readableVersions.lowerBound) to \(CheckpointCodec.readableVersions.upperBound))"
         case .truncated: return "the checkpoint is truncated"
         case .checksumMismatch(let stored, let computed):
             return "checksum mismatch (stored \(hex(stored)), computed \(hex(computed))): the file is corrupt"
@@ -58,7 +58,8 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
 
 func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 
-/// Encodes and decodes partition state in Osprey's checkpoint format, version 2.
+/// Encodes and decodes partition state in Osprey's checkpoint format, version 3
+/// (and reads version 2).
 ///
 /// Layout (little-endian): magic `OSPRYCKP`, u32 version, u64 spec fingerprint,
 /// i64 created-at, string topic, i32 partition, i64 next offset, i64 stream
@@ -67,9 +68,12 @@ func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 /// i64 clock, u32 word count, the words), and last a u32 CRC-32C of all bytes
 /// before it. Strings are a u32 length and UTF-8 bytes.
 public enum CheckpointCodec {
-    /// The format version written (2: packed tile words, per-column counts
-    /// only for optional fields).
-    public static let version: UInt32 = 2
+    /// The format version written. 3: region lengths two to a word, and
+    /// distinct values in one word (``DistinctEntry``) when their window has at
+    /// most 2^19 tiles. 2: packed tile words, per-column counts only for
+    /// optional fields; still read, and converted on restore.
+    public static let version: UInt32 = 3
+    static let readableVersions: ClosedRange<UInt32> = 2...3
     static let magic: [UInt8] = Array("OSPRYCKP".utf8)
 
     /// Encodes `state` and `metadata`.
@@ -110,7 +114,7 @@ public enum CheckpointCodec {
         }
         var reader = ByteReader(bytes: bytes, offset: magic.count)
         let version = try reader.u32()
-        guard version == Self.version else { throw .unsupportedVersion(version) }
+        guard Self.readableVersions.contains(version) else { throw .unsupportedVersion(version) }
         guard bytes.count >= magic.count + 8 else { throw .truncated }
         let stored = UInt32(bytes[bytes.count - 4]) | UInt32(bytes[bytes.count - 3]) << 8 | UInt32(bytes[bytes.count - 2]) << 16 | UInt32(bytes[bytes.count - 1]) << 24
         let computed = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 4)])) }
@@ -142,6 +146,7 @@ public enum CheckpointCodec {
             counts.append(Int(n))
             var table = EntityTable()
             let aggregators = plan?.kinds[k].aggregators
+            let headerWords = EntityWords.headerWords(regions: aggregators?.count ?? 0)
             for _ in 0..<Int(n) {
                 let keyRange = try reader.take(Int(try reader.u16()))
                 let clock = try reader.i64()
@@ -151,12 +156,18 @@ public enum CheckpointCodec {
                 guard let aggregators else { continue }
                 let consistent = bytes.withUnsafeBytes { raw in
                     // The words sit at any byte offset in the file: copy them out aligned.
-                    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(count, 1)) { entityWords in
-                        UnsafeMutableRawBufferPointer(entityWords).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[wordRange]))
-                        let entityWords = UnsafeBufferPointer(rebasing: entityWords[0..<count])
-                        guard count >= aggregators.count,
-                              entityWords[0..<aggregators.count].reduce(aggregators.count, { $0 &+ Int(truncatingIfNeeded: $1) }) == count else { return false }
-                        table.insertRestored(UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[keyRange]), clock: clock, words: entityWords)
+                    withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(count, 1)) { buffer in
+                        UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[wordRange]))
+                        let key = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[keyRange])
+                        if version == 2 {
+                            guard let converted = Self.convertFromVersion2(UnsafeBufferPointer(rebasing: buffer[0..<count]), aggregators: aggregators) else { return false }
+                            converted.withUnsafeBufferPointer { table.insertRestored(key, clock: clock, words: $0) }
+                            return true
+                        }
+                        let entityWords = EntityWords(words: buffer.baseAddress!, count: count, clock: clock)
+                        guard count >= headerWords,
+                              (0..<aggregators.count).reduce(headerWords, { $0 &+ entityWords.regionLength($1) }) == count else { return false }
+                        table.insertRestored(key, clock: clock, words: UnsafeBufferPointer(rebasing: buffer[0..<count]))
                         return true
                     }
                 }
@@ -173,6 +184,32 @@ public enum CheckpointCodec {
             appliedEvents: applied, lateEvents: late, expiredEntities: expired, entityCounts: counts, stateWords: words)
         let state = plan.map { _ in PartitionState(streamTime: streamTime, tables: tables, applied: applied, late: late, expired: expired) }
         return (metadata, state, summary)
+    }
+}
+
+extension CheckpointCodec {
+    /// An entity's words in version 2 (one word per region length, two words
+    /// per distinct value) rewritten in version 3; `nil` if inconsistent.
+    static func convertFromVersion2(_ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator]) -> [UInt64]? {
+        let k = aggregators.count
+        guard old.count >= k, old[0..<k].reduce(k, { $0 &+ Int(truncatingIfNeeded: $1) }) == old.count else { return nil }
+        var words = [UInt64](repeating: 0, count: EntityWords.headerWords(regions: k))
+        words.reserveCapacity(old.count)
+        var from = k
+        for (j, a) in aggregators.enumerated() {
+            let length = Int(truncatingIfNeeded: old[j])
+            var kept = length
+            if case .distinct = a.kind, a.packsDistinct {
+                guard length % 2 == 0 else { return nil }
+                for e in stride(from: from, to: from + length, by: 2) { words.append(DistinctEntry.make(hash: old[e + 1], tile: Int64(bitPattern: old[e]))) }
+                kept = length / 2
+            } else {
+                words += old[from..<(from + length)]
+            }
+            words[j >> 1] |= UInt64(kept) << (UInt64(j & 1) << 5)
+            from += length
+        }
+        return words
     }
 }
 

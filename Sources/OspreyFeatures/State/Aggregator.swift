@@ -12,7 +12,7 @@ struct Aggregator: Sendable, Equatable {
         /// A monotonic queue of (tile, value): the window's maximum (or minimum)
         /// is at its front.
         case extremum(field: Int, isMaximum: Bool)
-        /// (tile, value hash) for each value's latest tile in the window.
+        /// Each value's latest tile in the window, as a ``DistinctEntry``.
         case distinct(field: Int, isString: Bool)
         /// The field's value on the entity's latest event by event time.
         case last(field: Int)
@@ -41,6 +41,11 @@ struct Aggregator: Sendable, Equatable {
         guard case .tiles(let columns) = kind else { return 2 }
         return 1 + columns.reduce(0) { $0 + $1.tileWidth }
     }
+
+    /// Whether a `distinct` region keeps one word per value (see
+    /// ``DistinctEntry``); two (tile, hash) words when the window has too many
+    /// tiles for that.
+    var packsDistinct: Bool { tileCount <= DistinctEntry.maximumPackedTiles }
 
     /// Words an empty region takes.
     var emptyLength: Int {
@@ -107,6 +112,8 @@ struct CompiledAggregator: Sendable {
     /// The field read by `extremum`, `distinct` and `last`.
     var field: Int
     var isMaximum: Bool
+    /// A `distinct` region of one-word entries (``Aggregator/packsDistinct``).
+    var packed: Bool
     var step: Int64
     var tileCount: Int64
     /// Index into ``EntityKind/filters``; -1: every event counts.
@@ -137,6 +144,7 @@ struct CompiledAggregator: Sendable {
             field = f
             isMaximum = false
         }
+        packed = kind == .distinct && a.packsDistinct
         step = a.step
         tileCount = a.tileCount
         self.filter = filter
@@ -145,8 +153,29 @@ struct CompiledAggregator: Sendable {
         tileStride = a.tileStride
         switch kind {
         case .tiles: growth = a.tileStride
-        case .extremum, .distinct: growth = 2
+        case .extremum: growth = 2
+        case .distinct: growth = packed ? 1 : 2
         case .last: growth = 0
         }
     }
+}
+
+/// A value of a `distinct` window in one word: the top 44 bits of the value's
+/// hash and the low 20 bits of its latest tile index.
+///
+/// The tile is read as an age relative to the entity's clock tile, modulo
+/// 2^20. That is exact while entries are younger than 2^20 tiles: an entity
+/// keeps entries only inside its window (at most ``maximumPackedTiles`` tiles),
+/// and when the clock jumps by a whole window or more every entry is dropped
+/// without looking at its tile, so no age seen is ever 2^19 + 2^19 or more.
+/// Windows of more tiles keep (tile, hash) pairs instead.
+enum DistinctEntry {
+    static let tileBits: UInt64 = 20
+    static let tileMask: UInt64 = (1 << tileBits) - 1
+    static let maximumPackedTiles: Int64 = 1 << (tileBits - 1)
+
+    @inline(__always) static func make(hash: UInt64, tile: Int64) -> UInt64 { (hash & ~tileMask) | (UInt64(bitPattern: tile) & tileMask) }
+    @inline(__always) static func sameValue(_ entry: UInt64, _ hash: UInt64) -> Bool { (entry ^ hash) & ~tileMask == 0 }
+    /// Tiles between the entry's tile and `clockTile`.
+    @inline(__always) static func age(_ entry: UInt64, clockTile: Int64) -> Int64 { Int64(bitPattern: (UInt64(bitPattern: clockTile) &- entry) & tileMask) }
 }

@@ -6,15 +6,14 @@
 public struct EntityState: Sendable, Equatable {
     /// The latest event time applied to the entity (`Int64.min`: none yet).
     public internal(set) var clock: Int64
-    /// Region lengths, then the regions (see ``Aggregator``).
+    /// Region lengths (two 32-bit lengths per word), then the regions (see ``Aggregator``).
     public internal(set) var words: [UInt64]
 
     /// An entity with no events.
     init(aggregators: [Aggregator]) {
         clock = .min
-        var words = [UInt64]()
-        words.reserveCapacity(aggregators.count * 3)
-        for a in aggregators { words.append(UInt64(a.emptyLength)) }
+        var words = [UInt64](repeating: 0, count: EntityWords.headerWords(regions: aggregators.count))
+        for (j, a) in aggregators.enumerated() { words[j >> 1] |= UInt64(a.emptyLength) << (UInt64(j & 1) << 5) }
         for a in aggregators {
             for i in 0..<a.emptyLength {
                 if case .last = a.kind, i == 0 { words.append(UInt64(bitPattern: .min)) } else { words.append(0) }

@@ -1,5 +1,6 @@
 /// One entity's state, worked on in place: its clock and its words (region
-/// lengths, then one region per aggregator; see ``Aggregator``).
+/// lengths, two 32-bit lengths per word, then one region per aggregator; see
+/// ``Aggregator``).
 ///
 /// The words are memory the view does not own: a block of a shard's arena, or
 /// a scratch copy. Whoever makes the view guarantees room for
@@ -14,16 +15,28 @@ struct EntityWords {
 
     // MARK: Regions
 
+    /// Words taken by the lengths of `regions` regions.
     @inline(__always)
-    func regionStart(_ j: Int, headerCount: Int) -> Int {
-        var offset = headerCount
+    static func headerWords(regions: Int) -> Int { (regions + 1) >> 1 }
+
+    @inline(__always)
+    func regionStart(_ j: Int, headerWords: Int) -> Int {
+        var offset = headerWords
         var i = 0
-        while i < j { offset += Int(truncatingIfNeeded: words[i]); i += 1 }
+        while i < j { offset += regionLength(i); i += 1 }
         return offset
     }
 
     @inline(__always)
-    func regionLength(_ j: Int) -> Int { Int(truncatingIfNeeded: words[j]) }
+    func regionLength(_ j: Int) -> Int { Int(truncatingIfNeeded: (words[j >> 1] >> (UInt64(j & 1) << 5)) & 0xFFFF_FFFF) }
+
+    /// Adds `delta` (which may be negative) to region `j`'s length.
+    @inline(__always)
+    func adjustRegionLength(_ j: Int, by delta: Int) {
+        // Lengths never go below zero, so adding the two's complement of a
+        // negative delta borrows nothing from the other half.
+        words[j >> 1] &+= UInt64(bitPattern: Int64(delta)) << (UInt64(j & 1) << 5)
+    }
 
     @inline(__always)
     func double(_ i: Int) -> Double { Double(bitPattern: words[i]) }
@@ -40,7 +53,7 @@ struct EntityWords {
         (words + position + n).update(from: words + position, count: count - position)
         (words + position).update(repeating: 0, count: n)
         count += n
-        words[j] &+= UInt64(n)
+        adjustRegionLength(j, by: n)
     }
 
     /// Removes `range`, in region `j`.
@@ -48,7 +61,7 @@ struct EntityWords {
     mutating func removeWords(_ range: Range<Int>, region j: Int) {
         (words + range.lowerBound).update(from: words + range.upperBound, count: count - range.upperBound)
         count -= range.count
-        words[j] &-= UInt64(range.count)
+        adjustRegionLength(j, by: -range.count)
     }
 
     /// Resets the entity to `empty` (the words of an entity with no events).
@@ -67,10 +80,11 @@ struct EntityWords {
     /// entries in several windows moves the words once, not once per window.
     mutating func advance(to newClock: Int64, kind: EntityKind) {
         guard newClock > clock else { return }
+        let oldClock = clock
         clock = newClock
         let k = kind.compiled.count
-        var from = k  // where region j starts now
-        var to = k  // where it starts once the regions before it have shrunk
+        var from = kind.headerWords  // where region j starts now
+        var to = from  // where it starts once the regions before it have shrunk
         for j in 0..<k {
             let a = kind.compiled[j]
             let length = regionLength(j)
@@ -82,6 +96,14 @@ struct EntityWords {
                 case .tiles:
                     head = a.totalsWidth
                     dropped = evictTiles(at: from, length: length, aggregator: a, kind: kind, before: start)
+                case .distinct where a.packed:
+                    head = 0
+                    let clockTile = tileIndex(newClock, a.step)
+                    if oldClock == .min || clockTile - tileIndex(oldClock, a.step) >= a.tileCount {
+                        dropped = length
+                    } else {
+                        while dropped < length && DistinctEntry.age(words[from + dropped], clockTile: clockTile) >= a.tileCount { dropped += 1 }
+                    }
                 case .extremum, .distinct:
                     head = 0
                     var m = 0
@@ -93,7 +115,7 @@ struct EntityWords {
             }
             if to != from { move(from, to: to, count: head) }
             if to != from || dropped > 0 { move(from + head + dropped, to: to + head, count: length - head - dropped) }
-            words[j] = UInt64(length - dropped)
+            if dropped > 0 { adjustRegionLength(j, by: -dropped) }
             from += length
             to += length - dropped
         }
@@ -181,7 +203,12 @@ struct EntityWords {
             let value = event.numbers[a.field]
             if !value.isNaN { addExtremum(value == 0 ? 0 : value, tile: k, region: j, offset: offset, isMaximum: a.isMaximum) }
         case .distinct:
-            if event.present[a.field] { addDistinct(hashes[a.field], tile: k, region: j, offset: offset) }
+            guard event.present[a.field] else { return }
+            if a.packed {
+                addPackedDistinct(hashes[a.field], age: tileIndex(clock, a.step) - k, tile: k, region: j, offset: offset)
+            } else {
+                addDistinct(hashes[a.field], tile: k, region: j, offset: offset)
+            }
         case .last:
             break
         }
@@ -264,12 +291,33 @@ struct EntityWords {
         words[offset + 2 * position + 1] = h
     }
 
+    /// `addDistinct` for one-word entries; `age` is the event tile's age
+    /// relative to the clock's tile.
+    mutating func addPackedDistinct(_ h: UInt64, age: Int64, tile k: Int64, region j: Int, offset: Int) {
+        let clockTile = k + age
+        var n = regionLength(j)
+        var i = n
+        while i > 0 {
+            i -= 1
+            if DistinctEntry.sameValue(words[offset + i], h) {
+                if DistinctEntry.age(words[offset + i], clockTile: clockTile) <= age { return }
+                removeWords((offset + i)..<(offset + i + 1), region: j)
+                n -= 1
+                break
+            }
+        }
+        var position = n
+        while position > 0 && DistinctEntry.age(words[offset + position - 1], clockTile: clockTile) < age { position -= 1 }
+        insertWords(1, at: offset + position, region: j)
+        words[offset + position] = DistinctEntry.make(hash: h, tile: k)
+    }
+
     // MARK: Reads
 
     /// The value of `read` for this entity's current state.
     @inline(__always)
-    func value(of read: FeatureRead, headerCount: Int) -> Double {
-        let offset = regionStart(read.aggregator, headerCount: headerCount)
+    func value(of read: FeatureRead, headerWords: Int) -> Double {
+        let offset = regionStart(read.aggregator, headerWords: headerWords)
         switch read.operation {
         case .count:
             return double(offset)
@@ -287,7 +335,7 @@ struct EntityWords {
         case .extremum:
             return regionLength(read.aggregator) == 0 ? .nan : double(offset + 1)
         case .distinct:
-            return Double(regionLength(read.aggregator) / 2)
+            return Double(regionLength(read.aggregator) / read.column)
         case .last:
             return int(offset) == .min ? .nan : double(offset + 1)
         }
@@ -303,7 +351,8 @@ struct FeatureRead: Sendable, Equatable {
     /// The aggregator index in the entity's plan.
     var aggregator: Int
     var operation: Operation
-    /// For sum/mean/stddev: the word offset of the column's sum within the totals.
+    /// For sum/mean/stddev: the word offset of the column's sum within the
+    /// totals; for distinct: the words per value (1 or 2).
     var column: Int
     /// For mean/stddev: the word offset of the count of the column's values
     /// (0, the aggregator's count, when the field is required).

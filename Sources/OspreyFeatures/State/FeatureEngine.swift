@@ -144,9 +144,8 @@ public struct FeatureEngine: Sendable {
         let t = event.time
         read(entity, kind: kind, time: t, into: &vector, pre: true)
         entity.advance(to: t, kind: kind)
-        let header = kind.compiled.count
-        var offset = header
-        for j in 0..<header {
+        var offset = kind.headerWords
+        for j in 0..<kind.compiled.count {
             entity.add(event, time: t, hashes: hashes, kind: kind, region: j, offset: offset)
             offset += entity.regionLength(j)
         }
@@ -156,14 +155,14 @@ public struct FeatureEngine: Sendable {
 
     @inline(__always)
     func read(_ entity: EntityWords, kind: EntityKind, time: Int64, into vector: inout FeatureVector, pre: Bool) {
-        let header = kind.compiled.count
+        let header = kind.headerWords
         if pre {
-            for (output, read) in kind.preReads { vector.values[output] = entity.value(of: read, headerCount: header) }
+            for (output, read) in kind.preReads { vector.values[output] = entity.value(of: read, headerWords: header) }
             for output in kind.timeSinceReads {
                 vector.values[output] = entity.clock == .min ? .nan : Double(time &- entity.clock) / 1000
             }
         } else {
-            for (output, read) in kind.postReads { vector.values[output] = entity.value(of: read, headerCount: header) }
+            for (output, read) in kind.postReads { vector.values[output] = entity.value(of: read, headerWords: header) }
         }
     }
 

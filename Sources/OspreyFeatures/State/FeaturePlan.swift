@@ -106,6 +106,8 @@ final class EntityKind: Sendable {
     let emptyWords: [UInt64]
     /// The most words one event can add to an entity.
     let maximumGrowth: Int
+    /// Words of region lengths at the start of an entity's words.
+    let headerWords: Int
     let ttl: Int64
     /// Reads taken before the event is applied (`last`).
     let preReads: [(output: Int, read: FeatureRead)]
@@ -137,6 +139,7 @@ final class EntityKind: Sendable {
         self.filters = filters
         emptyWords = EntityState(aggregators: builder.aggregators).words
         maximumGrowth = compiled.reduce(0) { $0 + $1.growth }
+        headerWords = EntityWords.headerWords(regions: compiled.count)
         ttl = builder.ttl
         preReads = builder.preReads
         postReads = builder.postReads
@@ -237,6 +240,7 @@ struct EntityKindBuilder {
     mutating func finish() {
         postReads = pending.map { p in
             var read = FeatureRead(aggregator: p.aggregator, operation: p.operation, column: 0)
+            if p.operation == .distinct { read.column = aggregators[p.aggregator].packsDistinct ? 1 : 2 }
             if let field = p.field, case .tiles(let columns) = aggregators[p.aggregator].kind {
                 var offset = 1
                 for c in columns {
