@@ -20,8 +20,9 @@ public struct EntityTable: Sendable {
     /// Words of aggregate state held by all entities (region headers and regions).
     public var wordCount: Int { shards.reduce(0) { $0 + $1.dataWords } }
 
-    /// The heap memory this table holds, in bytes: every shard's arena
-    /// (entity blocks, including free ones and spare capacity) and slot array.
+    /// The memory this table uses, in bytes: every shard's arena (entity
+    /// blocks, free ones included) and slot array. Spare array capacity is not
+    /// counted: it is reserved address space that is never touched.
     public var approximateBytes: Int { shards.reduce(0) { $0 + $1.approximateBytes } }
 
     /// Where the table's memory goes, in bytes.
