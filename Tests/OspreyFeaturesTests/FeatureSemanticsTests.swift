@@ -138,4 +138,61 @@ struct FeatureSemanticsTests {
         let counts = FeatureFixtures.stream(lines, plan: plan, state: &state).map { $0.vector.values[0] }
         #expect(counts == [1, 2, 2, 1, 2, 2, 2])
     }
+
+    @Test("tiles of one event keep no sums of squares, and stddev stays exact through late events that widen them")
+    func singleEventTilesUnderDisorder() throws {
+        // 10 tiles of 1 s; events up to 8 s late land in older tiles, often
+        // in one holding a single event (which must then gain its sum of
+        // squares) or between two tiles. Checked against a brute force over
+        // the events each window holds.
+        let yaml = FeatureFixtures.config(
+            """
+                  - {name: n, entity: card_id, aggregation: count, window: 10s, resolution: 1s}
+                  - {name: m, entity: card_id, aggregation: mean, field: amount, window: 10s, resolution: 1s}
+                  - {name: s, entity: card_id, aggregation: stddev, field: amount, window: 10s, resolution: 1s}
+            """,
+            extra: "    allowed_lateness: 1h\n")
+        let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
+        var random: UInt64 = 7
+        func next(_ n: UInt64) -> UInt64 {
+            random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return (random >> 33) % n
+        }
+        var lines: [[UInt8]] = []
+        var times: [Int64] = []
+        var amounts: [Double] = []
+        var clock: Int64 = 0
+        for i in 0..<3_000 {
+            clock += Int64(next(700))
+            let t = clock - Int64(next(4) == 0 ? next(8_000) : 0)
+            let amount = Double(next(100_000)) / 100
+            times.append(t)
+            amounts.append(amount)
+            lines.append(Array(#"{"event_id":"e\#(i)","event_time":\#(1_000_000_000 + t),"card_id":"c","amount":\#(amount)}"#.utf8))
+        }
+        var state = PartitionState(plan: plan)
+        let vectors = FeatureFixtures.stream(lines, plan: plan, state: &state).map(\.vector.values)
+        var held: [(tile: Int64, amount: Double)] = []
+        var seen = Int64.min
+        var mismatches = 0
+        for (i, t) in times.enumerated() {
+            seen = max(seen, t)
+            let newest = (1_000_000_000 + seen) / 1_000
+            let tile = (1_000_000_000 + t) / 1_000
+            if tile > newest - 10 { held.append((tile, amounts[i])) }
+            held.removeAll { $0.tile <= newest - 10 }
+            let n = Double(held.count)
+            let mean = held.reduce(0) { $0 + $1.amount } / n
+            let variance = max(0, held.reduce(0) { $0 + $1.amount * $1.amount } / n - mean * mean)
+            let got = vectors[i]
+            if got[0] != n || abs(got[1] - mean) > 1e-9 * max(1, abs(mean)) || abs(got[2] - variance.squareRoot()) > 1e-6 * max(1, variance.squareRoot()) {
+                mismatches += 1
+            }
+        }
+        #expect(mismatches == 0)
+        // Most tiles hold one event, so the state is smaller than full tiles.
+        let words = try #require(state.tables[0].entity("c")?.words.count)
+        let fullWords = plan.kinds[0].headerWords + plan.kinds[0].compiled[0].totalsWidth + 10 * plan.kinds[0].compiled[0].tileStride
+        #expect(words < fullWords)
+    }
 }

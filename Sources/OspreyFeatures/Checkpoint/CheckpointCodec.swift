@@ -68,9 +68,10 @@ func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 /// i64 clock, u32 word count, the words), and last a u32 CRC-32C of all bytes
 /// before it. Strings are a u32 length and UTF-8 bytes.
 public enum CheckpointCodec {
-    /// The format version written. 3: region lengths two to a word, and
-    /// distinct values in one word (``DistinctEntry``) when their window has at
-    /// most 2^19 tiles. 2: packed tile words, per-column counts only for
+    /// The format version written. 3: region lengths two to a word; distinct
+    /// values in one word (``DistinctEntry``) when their window has at most
+    /// 2^19 tiles; tiles of one event without sums of squares, and the
+    /// newest tile's position at the end of the totals. 2: packed tile words, per-column counts only for
     /// optional fields; still read, and converted on restore.
     public static let version: UInt32 = 3
     static let readableVersions: ClosedRange<UInt32> = 2...3
@@ -189,7 +190,8 @@ public enum CheckpointCodec {
 
 extension CheckpointCodec {
     /// An entity's words in version 2 (one word per region length, two words
-    /// per distinct value) rewritten in version 3; `nil` if inconsistent.
+    /// per distinct value, every tile with its sums of squares) rewritten in
+    /// version 3; `nil` if inconsistent.
     static func convertFromVersion2(_ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator]) -> [UInt64]? {
         let k = aggregators.count
         guard old.count >= k, old[0..<k].reduce(k, { $0 &+ Int(truncatingIfNeeded: $1) }) == old.count else { return nil }
@@ -203,6 +205,33 @@ extension CheckpointCodec {
                 guard length % 2 == 0 else { return nil }
                 for e in stride(from: from, to: from + length, by: 2) { words.append(DistinctEntry.make(hash: old[e + 1], tile: Int64(bitPattern: old[e]))) }
                 kept = length / 2
+            } else if case .tiles(let columns) = a.kind, a.squareColumns > 0 {
+                // Totals gain the newest tile's position; one-event tiles lose
+                // their sums of squares.
+                let totals = a.totalsWidth - 1
+                let stride = a.tileStride
+                guard length >= totals, (length - totals) % stride == 0 else { return nil }
+                let start = words.count
+                words += old[from..<(from + totals)]
+                words.append(0)
+                for tile in Swift.stride(from: from + totals, to: from + length, by: stride) {
+                    words[start + totals] = UInt64(words.count - start)
+                    guard TileWord.count(old[tile]) == 1 else {
+                        words += old[tile..<(tile + stride)]
+                        continue
+                    }
+                    words.append(old[tile])
+                    var value = tile + 1
+                    for column in columns {
+                        if column.counted {
+                            words.append(old[value])
+                            value += 1
+                        }
+                        words.append(old[value])
+                        value += column.squares ? 2 : 1
+                    }
+                }
+                kept = words.count - start
             } else {
                 words += old[from..<(from + length)]
             }

@@ -28,18 +28,26 @@ struct Aggregator: Sendable, Equatable {
 
     /// Words of running totals at the start of a tile region: the count, then
     /// per column its own count (optional fields only), the compensated sum and,
-    /// for `stddev`, the compensated sum of squares.
+    /// for `stddev`, the compensated sum of squares; last, when the region has
+    /// single-event tiles (``squareColumns`` > 0), where its last tile starts.
     var totalsWidth: Int {
         guard case .tiles(let columns) = kind else { return 0 }
-        return 1 + columns.reduce(0) { $0 + $1.totalsWidth }
+        return 1 + columns.reduce(0) { $0 + $1.totalsWidth } + (squareColumns > 0 ? 1 : 0)
     }
 
     /// Words per tile in a tile region: tile index and count packed in one word
     /// (see ``TileWord``), then per column its count (optional fields only), sum
-    /// and sum of squares (for `stddev`).
+    /// and sum of squares (for `stddev`). A tile of one event leaves the sums
+    /// of squares out: each is the square of its sum, bit for bit.
     var tileStride: Int {
         guard case .tiles(let columns) = kind else { return 2 }
         return 1 + columns.reduce(0) { $0 + $1.tileWidth }
+    }
+
+    /// Columns that keep sums of squares.
+    var squareColumns: Int {
+        guard case .tiles(let columns) = kind else { return 0 }
+        return columns.reduce(0) { $0 + ($1.squares ? 1 : 0) }
     }
 
     /// Whether a `distinct` region keeps one word per value (see
@@ -122,6 +130,9 @@ struct CompiledAggregator: Sendable {
     var columns: Range<Int>
     var totalsWidth: Int
     var tileStride: Int
+    /// Words of a tile holding one event; less than `tileStride` when the
+    /// region keeps sums of squares.
+    var singleStride: Int
     /// The most words one event can add to the region.
     var growth: Int
 
@@ -151,6 +162,7 @@ struct CompiledAggregator: Sendable {
         self.columns = columns
         totalsWidth = a.totalsWidth
         tileStride = a.tileStride
+        singleStride = a.tileStride - a.squareColumns
         switch kind {
         case .tiles: growth = a.tileStride
         case .extremum: growth = 2

@@ -132,39 +132,55 @@ struct EntityWords {
         }
     }
 
+    /// Words of the tile whose first word is `word`: a tile of one event has
+    /// no sums of squares.
+    @inline(__always)
+    static func tileWidth(_ word: UInt64, _ a: CompiledAggregator) -> Int {
+        TileWord.count(word) == 1 ? a.singleStride : a.tileStride
+    }
+
     /// Takes the tiles of the tile region at `offset` that are before `start`
     /// out of its totals; returns how many words they take (still in place).
     func evictTiles(at offset: Int, length: Int, aggregator a: CompiledAggregator, kind: EntityKind, before start: Int64) -> Int {
         let totals = a.totalsWidth
-        let stride = a.tileStride
-        let n = (length - totals) / stride
-        var m = 0
-        while m < n && TileWord.index(words[offset + totals + m * stride]) < start { m += 1 }
-        guard m > 0 else { return 0 }
-        if m == n {
+        let first = offset + totals
+        let end = offset + length
+        var p = first
+        while p < end && TileWord.index(words[p]) < start { p += Self.tileWidth(words[p], a) }
+        guard p > first else { return 0 }
+        if p == end {
             // Empty window: reset the totals exactly rather than subtract.
             (words + offset).update(repeating: 0, count: totals)
-        } else {
-            for t in 0..<m {
-                let tile = offset + totals + t * stride
-                setDouble(offset, double(offset) - Double(TileWord.count(words[tile])))
-                var to = offset + 1
-                var from = tile + 1
-                for c in a.columns {
-                    let column = kind.columns[c]
-                    if column.counted {
-                        setDouble(to, double(to) - double(from))
-                        to += 1
-                        from += 1
-                    }
-                    compensatedAdd(at: to, -double(from))
-                    if column.squares { compensatedAdd(at: to + 2, -double(from + 1)) }
-                    to += column.squares ? 4 : 2
-                    from += column.squares ? 2 : 1
+            return p - first
+        }
+        var tile = first
+        while tile < p {
+            let single = TileWord.count(words[tile]) == 1
+            setDouble(offset, double(offset) - Double(TileWord.count(words[tile])))
+            var to = offset + 1
+            var from = tile + 1
+            for c in a.columns {
+                let column = kind.columns[c]
+                if column.counted {
+                    setDouble(to, double(to) - double(from))
+                    to += 1
+                    from += 1
+                }
+                let sum = double(from)
+                compensatedAdd(at: to, -sum)
+                if column.squares {
+                    compensatedAdd(at: to + 2, single ? -(sum * sum) : -double(from + 1))
+                    from += single ? 1 : 2
+                    to += 4
+                } else {
+                    from += 1
+                    to += 2
                 }
             }
+            tile = from
         }
-        return m * stride
+        if a.singleStride < a.tileStride { words[offset + totals - 1] -= UInt64(p - first) }
+        return p - first
     }
 
     /// Neumaier's compensated addition: words[i] is the sum, words[i+1] the
@@ -216,17 +232,49 @@ struct EntityWords {
 
     mutating func addToTiles(_ event: EventFields, tile k: Int64, region j: Int, offset: Int, aggregator a: CompiledAggregator, kind: EntityKind) {
         let totals = a.totalsWidth
-        let stride = a.tileStride
         let first = offset + totals
-        let n = (regionLength(j) - totals) / stride
-        var position = n
-        while position > 0 && TileWord.index(words[first + (position - 1) * stride]) > k { position -= 1 }
-        var tile = first + (position - 1) * stride
-        if position == 0 || TileWord.index(words[tile]) != k || TileWord.count(words[tile]) == TileWord.maximumCount {
-            tile = first + position * stride
-            insertWords(stride, at: tile, region: j)
-            words[tile] = TileWord.make(index: k, count: 0)
+        let end = offset + regionLength(j)
+        // The tile of the greatest index ≤ k, if any (`found`), and where a new
+        // tile for k goes (`position`).
+        var found = -1
+        var position = first
+        if a.singleStride == a.tileStride {
+            // Tiles of one width: search back from the newest.
+            let stride = a.tileStride
+            var p = end
+            while p > first && TileWord.index(words[p - stride]) > k { p -= stride }
+            position = p
+            if p > first { found = p - stride }
+        } else if end > first {
+            // The region's last word of totals says where the newest tile
+            // starts: an event in order is O(1); an older one walks forward.
+            let last = offset + Int(truncatingIfNeeded: words[first - 1])
+            if TileWord.index(words[last]) <= k {
+                found = last
+                position = end
+            } else {
+                var p = first
+                while TileWord.index(words[p]) <= k {
+                    found = p
+                    p += Self.tileWidth(words[p], a)
+                }
+                position = p
+            }
         }
+        var tile: Int
+        if found >= 0 && TileWord.index(words[found]) == k && TileWord.count(words[found]) < TileWord.maximumCount {
+            tile = found
+            if TileWord.count(words[tile]) == 1 && a.singleStride < a.tileStride { widen(tile: tile, region: j, offset: offset, aggregator: a, kind: kind) }
+        } else {
+            tile = position
+            insertWords(a.singleStride, at: tile, region: j)
+            words[tile] = TileWord.make(index: k, count: 0)
+            if a.singleStride < a.tileStride {
+                // The newest tile is either this one or has moved up by its width.
+                if tile == end { words[first - 1] = UInt64(tile - offset) } else { words[first - 1] += UInt64(a.singleStride) }
+            }
+        }
+        let single = TileWord.count(words[tile]) == 0
         words[tile] &+= 1
         setDouble(offset, double(offset) + 1)
         var to = offset + 1
@@ -246,12 +294,40 @@ struct EntityWords {
                 setDouble(from, double(from) + v)
                 compensatedAdd(at: to, v)
                 if column.squares {
-                    setDouble(from + 1, double(from + 1) + v * v)
+                    if !single { setDouble(from + 1, double(from + 1) + v * v) }
                     compensatedAdd(at: to + 2, v * v)
                 }
             }
             to += column.squares ? 4 : 2
-            from += column.squares ? 2 : 1
+            from += column.squares && !single ? 2 : 1
+        }
+    }
+
+    /// Gives a one-event tile its sums of squares (each the square of its
+    /// sum), before a second event joins it.
+    mutating func widen(tile: Int, region j: Int, offset: Int, aggregator a: CompiledAggregator, kind: EntityKind) {
+        let first = offset + a.totalsWidth
+        let last = offset + Int(truncatingIfNeeded: words[first - 1])
+        insertWords(a.tileStride - a.singleStride, at: tile + a.singleStride, region: j)
+        if last > tile { words[first - 1] += UInt64(a.tileStride - a.singleStride) }
+        // Right to left, so no value is overwritten before it moves.
+        var from = tile + a.singleStride
+        var to = tile + a.tileStride
+        for c in a.columns.reversed() {
+            let column = kind.columns[c]
+            if column.squares {
+                to -= 1
+                let sum = double(from - 1)
+                setDouble(to, sum * sum)
+            }
+            to -= 1
+            from -= 1
+            words[to] = words[from]
+            if column.counted {
+                to -= 1
+                from -= 1
+                words[to] = words[from]
+            }
         }
     }
 
