@@ -47,18 +47,24 @@ public struct EntityTable: Sendable {
             h = fold(h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self), 0xA076_1D64_78BD_642F)
             i += 8
         }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < n {
-            tail |= UInt64(bytes.load(fromByteOffset: i, as: UInt8.self)) << shift
-            shift += 8
-            i += 1
-        }
-        h = fold(h ^ tail ^ 0xE703_7ED1_A0B4_28DB, 0x8EBC_6AF0_9C88_C6E3)
+        h = fold(h ^ Self.tailWord(bytes, from: i, to: n) ^ 0xE703_7ED1_A0B4_28DB, 0x8EBC_6AF0_9C88_C6E3)
         return fold(h, 0x5899_65CC_7537_4CC3)
     }
 
     static let processSeed = UInt64.random(in: .min ... .max)
+
+    /// Bytes `i..<n` (fewer than 8) of `bytes` as one word, zero-padded the way
+    /// a block stores the end of its key (little-endian hosts).
+    @inline(__always)
+    static func tailWord(_ bytes: UnsafeRawPointer, from i: Int, to n: Int) -> UInt64 {
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        for j in i..<n {
+            tail |= UInt64(bytes.load(fromByteOffset: j, as: UInt8.self)) << shift
+            shift += 8
+        }
+        return tail
+    }
 
     @inline(__always)
     static func shard(ofHash hash: UInt64) -> Int { Int(truncatingIfNeeded: hash >> 58) }
@@ -211,15 +217,7 @@ struct EntityShard: Sendable {
             i += 8
             w += 1
         }
-        guard i < n else { return true }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < n {
-            tail |= UInt64(bytes.load(fromByteOffset: i, as: UInt8.self)) << shift
-            shift += 8
-            i += 1
-        }
-        return stored[w] == UInt64(littleEndian: tail)
+        return i == n || stored[w] == EntityTable.tailWord(bytes, from: i, to: n)
     }
 
     // MARK: Updates
