@@ -492,6 +492,18 @@ public final class StreamProcessor {
             for shard in shards { counters.sweptEntities += UInt64(runtime.state.sweep(shard: shard, plan: plan)) }
         }
         sweepShard = (sweepShard + 1) % EntityTable.shardCount
+        if sweepShard == 0 || shards.count > 1 { Self.returnFreeHeapPages() }
+    }
+
+    /// Gives the pages of free heap chunks back to the system, once per round
+    /// of sweeps (about 16 s). Entity shards and their index arrays grow
+    /// through sizes below the mmap threshold, and glibc keeps what they free
+    /// in its heap; without this, RSS stays ~7% above the state's size. Costs
+    /// under a millisecond with 100k entities.
+    static func returnFreeHeapPages() {
+        #if canImport(Glibc)
+        _ = glibcMallocTrim(0)
+        #endif
     }
 
     static func byteText(_ bytes: Int) -> String {
@@ -1097,3 +1109,9 @@ final class EventTypeRuntime {
         missing = Array(repeating: 0, count: vector.values.count)
     }
 }
+
+#if canImport(Glibc)
+/// glibc's `malloc_trim` (malloc.h is not part of Swift's Glibc module).
+@_silgen_name("malloc_trim")
+func glibcMallocTrim(_ pad: Int) -> Int32
+#endif
