@@ -235,7 +235,7 @@ extension CheckpointCodec {
             } else {
                 words += old[from..<(from + length)]
             }
-            words[j >> 1] |= UInt64(kept) << (UInt64(j & 1) << 5)
+            EntityWords.setRegionLength(kept, region: j, in: &words)
             from += length
         }
         return words

@@ -13,7 +13,7 @@ public struct EntityState: Sendable, Equatable {
     init(aggregators: [Aggregator]) {
         clock = .min
         var words = [UInt64](repeating: 0, count: EntityWords.headerWords(regions: aggregators.count))
-        for (j, a) in aggregators.enumerated() { words[j >> 1] |= UInt64(a.emptyLength) << (UInt64(j & 1) << 5) }
+        for (j, a) in aggregators.enumerated() { EntityWords.setRegionLength(a.emptyLength, region: j, in: &words) }
         for a in aggregators {
             for i in 0..<a.emptyLength {
                 if case .last = a.kind, i == 0 { words.append(UInt64(bitPattern: .min)) } else { words.append(0) }

@@ -231,8 +231,7 @@ struct EntityShard: Sendable {
         if wasteful { compact() }
         var (slot, block) = find(key, hash: hash)
         if block == 0 {
-            block = kind.emptyWords.withUnsafeBufferPointer { insert(key, hash: hash, clock: .min, words: $0) }
-            slot = find(key, hash: hash).slot
+            (slot, block) = kind.emptyWords.withUnsafeBufferPointer { insert(key, hash: hash, clock: .min, words: $0) }
         }
         let prefix = Self.headerWords + Self.keyWords(key.count)
         let header = arena[block]
@@ -268,9 +267,9 @@ struct EntityShard: Sendable {
         }
     }
 
-    /// Adds a new entity; returns its block.
+    /// Adds a new entity; returns its slot and block.
     @discardableResult
-    mutating func insert(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64, clock: Int64, words: UnsafeBufferPointer<UInt64>) -> Int {
+    mutating func insert(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64, clock: Int64, words: UnsafeBufferPointer<UInt64>) -> (slot: Int, block: Int) {
         if (count + 1) * 4 > slots.count * 3 { resize(to: Swift.max(16, slots.count * 2)) }
         let keyWords = Self.keyWords(key.count)
         let block = allocate(Self.headerWords + keyWords + words.count)
@@ -288,7 +287,7 @@ struct EntityShard: Sendable {
         slots[slot] = hash << 32 | UInt64(block)
         count += 1
         dataWords += words.count
-        return block
+        return (slot, block)
     }
 
     /// Moves a block to one of `room` words, copying its first `keeping` words.

@@ -27,15 +27,27 @@ struct EntityWords {
         return offset
     }
 
+    /// Sets region `j`'s length in a header of zeroed words (building an
+    /// entity's words outside a view).
     @inline(__always)
-    func regionLength(_ j: Int) -> Int { Int(truncatingIfNeeded: (words[j >> 1] >> (UInt64(j & 1) << 5)) & 0xFFFF_FFFF) }
+    static func setRegionLength(_ length: Int, region j: Int, in header: inout [UInt64]) {
+        header[j >> 1] |= UInt64(length) << lengthShift(j)
+    }
+
+    /// Where region `j`'s length sits in its header word: low half for even
+    /// regions, high half for odd ones.
+    @inline(__always)
+    static func lengthShift(_ j: Int) -> UInt64 { UInt64(j & 1) << 5 }
+
+    @inline(__always)
+    func regionLength(_ j: Int) -> Int { Int(truncatingIfNeeded: (words[j >> 1] >> Self.lengthShift(j)) & 0xFFFF_FFFF) }
 
     /// Adds `delta` (which may be negative) to region `j`'s length.
     @inline(__always)
     func adjustRegionLength(_ j: Int, by delta: Int) {
         // Lengths never go below zero, so adding the two's complement of a
         // negative delta borrows nothing from the other half.
-        words[j >> 1] &+= UInt64(bitPattern: Int64(delta)) << (UInt64(j & 1) << 5)
+        words[j >> 1] &+= UInt64(bitPattern: Int64(delta)) << Self.lengthShift(j)
     }
 
     @inline(__always)
@@ -91,14 +103,14 @@ struct EntityWords {
             var head = length  // leading words always kept (a tile region's totals)
             var dropped = 0  // expired words after the head
             if a.tileCount > 0 {
-                let start = tileIndex(newClock, a.step) - a.tileCount + 1
+                let clockTile = tileIndex(newClock, a.step)
+                let start = clockTile - a.tileCount + 1
                 switch a.kind {
                 case .tiles:
                     head = a.totalsWidth
                     dropped = evictTiles(at: from, length: length, aggregator: a, kind: kind, before: start)
                 case .distinct where a.packed:
                     head = 0
-                    let clockTile = tileIndex(newClock, a.step)
                     if oldClock == .min || clockTile - tileIndex(oldClock, a.step) >= a.tileCount {
                         dropped = length
                     } else {
@@ -210,8 +222,8 @@ struct EntityWords {
             return
         }
         let k = tileIndex(time, a.step)
-        let start = tileIndex(clock, a.step) - a.tileCount + 1
-        guard k >= start else { return }  // older than the window: never visible again
+        let clockTile = tileIndex(clock, a.step)
+        guard k > clockTile - a.tileCount else { return }  // older than the window: never visible again
         switch a.kind {
         case .tiles:
             addToTiles(event, tile: k, region: j, offset: offset, aggregator: a, kind: kind)
@@ -221,7 +233,7 @@ struct EntityWords {
         case .distinct:
             guard event.present[a.field] else { return }
             if a.packed {
-                addPackedDistinct(hashes[a.field], age: tileIndex(clock, a.step) - k, tile: k, region: j, offset: offset)
+                addPackedDistinct(hashes[a.field], age: clockTile - k, tile: k, region: j, offset: offset)
             } else {
                 addDistinct(hashes[a.field], tile: k, region: j, offset: offset)
             }
