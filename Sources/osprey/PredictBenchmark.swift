@@ -21,7 +21,7 @@ struct PredictBenchmark {
         }
         var sink = 0.0
         func measure(_ score: (UnsafeBufferPointer<Double>, UnsafeMutableBufferPointer<Double>) -> Void) -> (median: Double, best: Double) {
-            var out = [Double](repeating: 0, count: model.outputCount)
+            var out = [Double](repeating: 0, count: max(model.outputCount, model.predictionCount))
             var samples: [Double] = []
             // Repeat the rows so each pass lasts long enough to time (>= ~20 ms).
             let repeats = max(1, 200_000 / n)
@@ -45,6 +45,20 @@ struct PredictBenchmark {
         }
         let compiled = measure { model.margins($0, into: $1) }
         let reference = measure { model.ensemble.referenceMargins($0, into: $1) }
+        // Scoring with reason codes, as the daemon does for every event: path
+        // credits read by leaf in the same descent, against predicting then
+        // walking every tree's path again.
+        let explainer = ContributionExplainer(model)
+        var phi = [Double](repeating: 0, count: explainer.valueCount)
+        let withCredits = phi.withUnsafeMutableBufferPointer { credits in
+            measure { row, out in try? explainer.predict(row, into: out, contributions: credits) }
+        }
+        let walkedCredits = phi.withUnsafeMutableBufferPointer { credits in
+            measure { row, out in
+                model.predict(row, into: out)
+                try? explainer.contributions(row, method: .approximate, into: credits, byLeaf: false)
+            }
+        }
         let depth = model.ensemble.trees.map(\.depth).max() ?? 0
         print("model: \(model.ensemble.format.rawValue) \(model.ensemble.objective), \(model.ensemble.trees.count) trees, max depth \(depth), \(model.featureCount) features")
         print("load: \(String(format: "%.1f", Double(loadNanos) / 1e6)) ms")
@@ -53,6 +67,11 @@ struct PredictBenchmark {
         print(String(format: "osprey:            median %8.1f ns/row   best %8.1f ns/row", compiled.median, compiled.best))
         print(String(format: "baseline walker:   median %8.1f ns/row   best %8.1f ns/row", reference.median, reference.best))
         print(String(format: "speed-up vs baseline: %.2fx", reference.median / compiled.median))
+        if explainer.readsPathsByLeaf {
+            print(String(format: "score + path credits, one descent:   median %8.1f ns/row   best %8.1f ns/row", withCredits.median, withCredits.best))
+            print(String(format: "score, then walk every path again:   median %8.1f ns/row   best %8.1f ns/row (%.2fx)",
+                         walkedCredits.median, walkedCredits.best, walkedCredits.median / withCredits.median))
+        }
         if sink.isNaN { print("(checksum nan)") }
     }
 }

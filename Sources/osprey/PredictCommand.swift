@@ -91,7 +91,7 @@ struct PredictCommand: ParsableCommand {
         var text = ""
         text.reserveCapacity(n * 16)
         if contributions || approxContributions {
-            let explainer = ContributionExplainer(gbt.ensemble)
+            let explainer = ContributionExplainer(gbt)
             for r in 0..<n {
                 let values: [Double]
                 do {

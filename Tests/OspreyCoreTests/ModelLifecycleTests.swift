@@ -152,6 +152,21 @@ struct ModelLifecycleTests {
         #expect(monitor.psi().isEmpty, "fewer than 100 events: no figure")
     }
 
+    @Test("a value's drift bin is the number of edges at or below it, for any number of edges")
+    func driftBins() {
+        var wrong = 0
+        for count in 0...17 {
+            let edges = (0..<count).map { Double($0) * 0.5 }
+            let probes = edges + edges.map { $0 - 0.25 } + edges.map { $0 + 0.25 } + [-1e300, 1e300, -.infinity, .infinity]
+            for value in probes {
+                let expected = edges.count { $0 <= value }
+                let bin = edges.withUnsafeBufferPointer { DriftMonitor.bin(value, $0.baseAddress ?? UnsafePointer(bitPattern: 8)!, count: count) }
+                if bin != expected { wrong += 1 }
+            }
+        }
+        #expect(wrong == 0)
+    }
+
     @Test("rules parse, hold as written, and are checked against the features")
     func rules() throws {
         let rule = try DecisionRule(name: "big", when: "amount >= 5000", outcome: "review")

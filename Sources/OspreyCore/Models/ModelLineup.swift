@@ -22,7 +22,7 @@ public final class LoadedModel: Sendable {
         self.path = path
         self.model = model
         self.metadata = metadata
-        explainer = ContributionExplainer(model.ensemble)
+        explainer = ContributionExplainer(model)
         loadedAt = Int64(Date().timeIntervalSince1970 * 1000)
     }
 

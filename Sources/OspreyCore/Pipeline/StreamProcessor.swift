@@ -1019,15 +1019,22 @@ public final class StreamProcessor {
         var score = 0.0
         vector.values.withUnsafeBufferPointer { row in
             withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, model.model.predictionCount)) { out in
-                model.model.predict(row, into: out)
-                score = out[0]
-            }
-            if reasons > 0 {
-                scratch.contributions.withUnsafeMutableBufferPointer { phi in
-                    try? model.explainer.contributions(row, method: .approximate, into: phi)
+                if reasons > 0 {
+                    // One descent gives both the score and the path credits.
+                    scratch.contributions.withUnsafeMutableBufferPointer { phi in
+                        do {
+                            try model.explainer.predict(row, into: out, contributions: phi)
+                        } catch {
+                            // No reason codes for this model (linear trees); the score is written.
+                            for i in phi.indices { phi[i] = 0 }
+                        }
+                    }
+                    let phi = scratch.contributions
+                    phi.withUnsafeBufferPointer { model.explainer.topReasons($0, count: reasons, into: &scratch.reasons) }
+                } else {
+                    model.model.predict(row, into: out)
                 }
-                let phi = scratch.contributions
-                phi.withUnsafeBufferPointer { model.explainer.topReasons($0, count: reasons, into: &scratch.reasons) }
+                score = out[0]
             }
         }
         return score

@@ -21,7 +21,9 @@ public struct ContributionError: Error, Sendable, CustomStringConvertible {
 /// per feature then the bias (expected margin), and they sum to the margin.
 public struct ContributionExplainer: Sendable {
     /// The model explained.
-    public let ensemble: TreeEnsemble
+    public let model: GradientBoostedModel
+    /// Its trees.
+    public var ensemble: TreeEnsemble { model.ensemble }
     /// Expected value (cover-weighted mean of leaves below) of every node of every tree.
     let nodeMeans: [[Double]]
     let maxDepth: Int
@@ -33,10 +35,24 @@ public struct ContributionExplainer: Sendable {
     let flatMeans: [Double]
     /// Where each tree starts in ``flat`` and which output it adds to.
     let roots: [(node: Int32, output: Int32)]
+    /// Path attribution by leaf position, when the model's compiled layout has
+    /// only complete trees.
+    let paths: PathTable?
 
-    /// Prepares explanations for `ensemble`.
+    /// Whether path contributions are read from a per-leaf table in the same
+    /// descent as the score (every tree compiled as a complete binary tree, as
+    /// depth-wise trees up to depth 8 are) rather than by walking each tree again.
+    public var readsPathsByLeaf: Bool { paths != nil }
+
+    /// Prepares explanations for `ensemble` (compiling it for scoring too).
     public init(_ ensemble: TreeEnsemble) {
-        self.ensemble = ensemble
+        self.init(GradientBoostedModel(ensemble: ensemble))
+    }
+
+    /// Prepares explanations for `model`.
+    public init(_ model: GradientBoostedModel) {
+        self.model = model
+        let ensemble = model.ensemble
         var means: [[Double]] = []
         var deepest = 0
         for tree in ensemble.trees {
@@ -67,6 +83,7 @@ public struct ContributionExplainer: Sendable {
         flat = DecisionTree(nodes: nodes, categoryWords: words, outputGroup: 0)
         flatMeans = means.flatMap { $0 }
         self.roots = roots
+        paths = hasLinearLeaves ? nil : model.completeLanes.map { PathTable(ensemble, means: means, lanes: $0) }
     }
 
     @discardableResult
@@ -103,6 +120,15 @@ public struct ContributionExplainer: Sendable {
     public func contributions(
         _ row: UnsafeBufferPointer<Double>, method: ContributionMethod, into out: UnsafeMutableBufferPointer<Double>
     ) throws(ContributionError) {
+        try contributions(row, method: method, into: out, byLeaf: true)
+    }
+
+    /// ``contributions(_:method:into:)``; with `byLeaf` false, path contributions
+    /// always come from walking every tree's nodes, the reference the leaf table
+    /// is tested and measured against. The results are the same to the bit.
+    public func contributions(
+        _ row: UnsafeBufferPointer<Double>, method: ContributionMethod, into out: UnsafeMutableBufferPointer<Double>, byLeaf: Bool
+    ) throws(ContributionError) {
         let featureCount = ensemble.featureCount
         guard row.count >= featureCount else {
             throw ContributionError(description: "row has \(row.count) values, the model needs \(featureCount)")
@@ -112,6 +138,15 @@ public struct ContributionExplainer: Sendable {
         }
         if hasLinearLeaves {
             throw ContributionError(description: "contributions are not defined for linear trees (LightGBM refuses them too)")
+        }
+        if method == .approximate, byLeaf, let paths {
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: ensemble.outputCount) { margins in
+                withUnsafeTemporaryAllocation(of: UInt32.self, capacity: paths.laneCount) { positions in
+                    model.margins(row, into: margins, positions: positions.baseAddress!)
+                    paths.attribute(positions.baseAddress!, into: out.baseAddress!)
+                }
+            }
+            return
         }
         let width = featureCount + 1
         for i in 0..<valueCount { out[i] = 0 }
@@ -131,6 +166,34 @@ public struct ContributionExplainer: Sendable {
                         walk.recurse(node: 0, parentStart: 0, uniqueDepth: 0, zeroFraction: 1, oneFraction: 1, feature: -1)
                     }
                 }
+            }
+        }
+    }
+
+    /// The model's prediction for `row` (as ``GradientBoostedModel/predict(_:into:)``)
+    /// and its path contributions (as ``contributions(_:method:into:)`` with
+    /// ``ContributionMethod/approximate``) from one descent of the trees when the
+    /// compiled layout allows: the leaf each tree reaches fixes its path, so the
+    /// credits are read from a table instead of walking the tree again.
+    ///
+    /// - Parameters:
+    ///   - prediction: at least ``GradientBoostedModel/predictionCount`` slots.
+    ///   - contributions: at least ``valueCount`` slots.
+    public func predict(
+        _ row: UnsafeBufferPointer<Double>, into prediction: UnsafeMutableBufferPointer<Double>,
+        contributions out: UnsafeMutableBufferPointer<Double>
+    ) throws(ContributionError) {
+        guard let paths, row.count >= ensemble.featureCount, out.count >= valueCount else {
+            model.predict(row, into: prediction)
+            try contributions(row, method: .approximate, into: out)
+            return
+        }
+        precondition(prediction.count >= model.predictionCount, "prediction has \(prediction.count) slots, the model predicts \(model.predictionCount) values")
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: ensemble.outputCount) { margins in
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: paths.laneCount) { positions in
+                model.margins(row, into: margins, positions: positions.baseAddress!)
+                paths.attribute(positions.baseAddress!, into: out.baseAddress!)
+                model.predict(margins: margins, into: prediction)
             }
         }
     }
@@ -188,6 +251,103 @@ public struct ContributionExplainer: Sendable {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Path (Saabas) attribution read by leaf. When the compiled layout stores
+/// every tree as a complete binary tree (heap positions from 1 at the root),
+/// the step into position `c` of the tree in lane `l` credits output slot
+/// `slots[bases[l] + c]` with `deltas[bases[l] + c]`, the change in expected
+/// value. Positions below a leaf that sits above the last level are padding
+/// and credit 0.
+struct PathTable: Sendable {
+    /// Per block lane (see ``GradientBoostedModel/completeLanes``).
+    let bases: [Int]
+    let depths: [Int]
+    /// The lane of each tree, in tree order.
+    let lanes: [Int]
+    /// `output * (featureCount + 1) + feature`.
+    let slots: [UInt32]
+    let deltas: [Double]
+    /// Initial values of every output's contributions: zero, except the bias,
+    /// which is the base margin plus each tree's expected value, summed in tree order.
+    let initial: [Double]
+
+    var laneCount: Int { bases.count }
+
+    init(_ ensemble: TreeEnsemble, means: [[Double]], lanes: [(tree: Int, depth: Int)]) {
+        let width = ensemble.featureCount + 1
+        var bases: [Int] = [], depths: [Int] = [], slots: [UInt32] = [], deltas: [Double] = []
+        var laneOfTree = [Int](repeating: 0, count: ensemble.trees.count)
+        var initial = [Double](repeating: 0, count: ensemble.outputCount * width)
+        for g in 0..<ensemble.outputCount { initial[g * width + width - 1] = ensemble.baseMargins[g] }
+        for (t, tree) in ensemble.trees.enumerated() { initial[tree.outputGroup * width + width - 1] += means[t][0] }
+        for (lane, (t, depth)) in lanes.enumerated() {
+            bases.append(slots.count)
+            guard t < ensemble.trees.count else {
+                depths.append(0)  // padding: no steps
+                continue
+            }
+            laneOfTree[t] = lane
+            depths.append(depth)
+            let tree = ensemble.trees[t], base = slots.count, output = tree.outputGroup * width
+            slots.append(contentsOf: repeatElement(UInt32(output), count: 2 << depth))
+            deltas.append(contentsOf: repeatElement(0, count: 2 << depth))
+            func fill(_ n: Int, _ k: Int, _ level: Int) {
+                let node = tree.nodes[n]
+                guard level < depth, !node.isLeaf else { return }
+                for (child, position) in [(Int(node.leftChild), 2 * k), (Int(node.rightChild), 2 * k + 1)] {
+                    slots[base + position] = UInt32(output + Int(node.feature))
+                    deltas[base + position] = means[t][child] - means[t][n]
+                    fill(child, position, level + 1)
+                }
+            }
+            fill(0, 1, 0)
+        }
+        self.bases = bases
+        self.depths = depths
+        self.lanes = laneOfTree
+        self.slots = slots
+        self.deltas = deltas
+        self.initial = initial
+    }
+
+    /// Writes every output's contributions for the leaf positions each lane reached.
+    ///
+    /// Most credits go to a few features, so one running sum per feature would
+    /// be a chain of dependent additions through memory; trees are dealt to
+    /// four partial sums instead, added up at the end (results differ from the
+    /// node walk in the last bits only).
+    func attribute(_ positions: UnsafePointer<UInt32>, into phi: UnsafeMutablePointer<Double>) {
+        let count = initial.count
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 4 * count) { partial in
+            let p = partial.baseAddress!
+            p.initialize(repeating: 0, count: 4 * count)
+            bases.withUnsafeBufferPointer { bases in
+                depths.withUnsafeBufferPointer { depths in
+                    lanes.withUnsafeBufferPointer { lanes in
+                        slots.withUnsafeBufferPointer { slots in
+                            deltas.withUnsafeBufferPointer { deltas in
+                                for t in 0..<lanes.count {
+                                    let lane = lanes[t]
+                                    let k = Int(positions[lane]), base = bases[lane]
+                                    let sums = p + (t & 3) &* count
+                                    var shift = depths[lane]
+                                    while shift > 0 {
+                                        shift &-= 1
+                                        let c = base &+ (k &>> shift)
+                                        sums[Int(slots[c])] += deltas[c]
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            initial.withUnsafeBufferPointer { initial in
+                for i in 0..<count { phi[i] = initial[i] + ((p[i] + p[count &+ i]) + (p[2 &* count &+ i] + p[3 &* count &+ i])) }
             }
         }
     }

@@ -59,6 +59,14 @@ public final class GradientBoostedModel: Sendable {
     ///   - row: ``featureCount`` values in model order; NaN means missing.
     ///   - margins: at least ``outputCount`` slots.
     public func margins(_ row: UnsafeBufferPointer<Double>, into margins: UnsafeMutableBufferPointer<Double>) {
+        self.margins(row, into: margins, positions: nil)
+    }
+
+    /// ``margins(_:into:)``, also writing to `positions` (one slot per lane of
+    /// ``completeLanes``, which must not be nil) the heap position of the leaf
+    /// each lane reaches, counted from 1 at the root: the path to position `k`
+    /// of a depth-`d` tree passes `k >> (d - 1)`, ..., `k >> 1`, `k`.
+    func margins(_ row: UnsafeBufferPointer<Double>, into margins: UnsafeMutableBufferPointer<Double>, positions: UnsafeMutablePointer<UInt32>?) {
         precondition(row.count >= featureCount, "row has \(row.count) values, the model needs \(featureCount)")
         precondition(margins.count >= outputCount, "margins has \(margins.count) slots, the model has \(outputCount) outputs")
         let featureCount = self.featureCount
@@ -71,7 +79,7 @@ public final class GradientBoostedModel: Sendable {
                         for i in 0..<featureCount { input[i] = Double(Float(row[i])) }
                         forest.binRow(input.baseAddress!, into: slots.baseAddress!)
                         for g in 0..<outputCount { sums[g] = Float(ensemble.baseMargins[g]) }
-                        forest.accumulate(slots.baseAddress!, into: sums.baseAddress!, outputCount: outputCount)
+                        forest.accumulate(slots.baseAddress!, into: sums.baseAddress!, outputCount: outputCount, recording: positions)
                         for g in 0..<outputCount { margins[g] = Double(sums[g]) }
                     }
                 }
@@ -82,11 +90,23 @@ public final class GradientBoostedModel: Sendable {
                     for i in 0..<featureCount { input[i] = ensemble.libraryValue(row[i]) }
                     forest.binRow(input.baseAddress!, into: slots.baseAddress!)
                     for g in 0..<outputCount { margins[g] = ensemble.baseMargins[g] }
-                    forest.accumulate(slots.baseAddress!, into: margins.baseAddress!, outputCount: outputCount)
+                    forest.accumulate(slots.baseAddress!, into: margins.baseAddress!, outputCount: outputCount, recording: positions)
                 }
             }
         case .reference:
+            precondition(positions == nil, "leaf positions need the complete-tree layout")
             ensemble.referenceMargins(row, into: margins)
+        }
+    }
+
+    /// The compiled layout's block lanes in order, each with its tree (the tree
+    /// count for a padding lane) and depth, when every tree is laid out as a
+    /// complete binary tree (see ``QuantizedForest``); nil otherwise.
+    var completeLanes: [(tree: Int, depth: Int)]? {
+        switch engine {
+        case .float(let forest): forest.completeLanes
+        case .double(let forest): forest.completeLanes
+        case .reference: nil
         }
     }
 
@@ -101,9 +121,14 @@ public final class GradientBoostedModel: Sendable {
         precondition(out.count >= predictionCount, "out has \(out.count) slots, the model predicts \(predictionCount) values")
         withUnsafeTemporaryAllocation(of: Double.self, capacity: outputCount) { margins in
             self.margins(row, into: margins)
-            ensemble.averageIfNeeded(margins)
-            ensemble.transform.apply(UnsafeBufferPointer(margins), into: out, precision: ensemble.precision)
+            predict(margins: margins, into: out)
         }
+    }
+
+    /// The prediction from a row's raw margins (which it may overwrite).
+    func predict(margins: UnsafeMutableBufferPointer<Double>, into out: UnsafeMutableBufferPointer<Double>) {
+        ensemble.averageIfNeeded(margins)
+        ensemble.transform.apply(UnsafeBufferPointer(margins), into: out, precision: ensemble.precision)
     }
 
     /// Convenience: the prediction for one row as an array.

@@ -325,9 +325,11 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
         /// The eight leaf values of the last block, by lane.
         let out: UnsafeMutablePointer<Leaf>
 
+        /// Descends one block, leaving its leaf values in ``out``; for a complete
+        /// block, also writes the heap positions reached to `positions` when given.
         @inline(__always)
-        func descend(_ block: Block) {
-            if block.isComplete { complete(block) } else { linked(block) }
+        func descend(_ block: Block, recording positions: UnsafeMutablePointer<UInt32>?) {
+            if block.isComplete { complete(block, recording: positions) } else { linked(block) }
         }
 
         /// One complete-tree step of lane `lane`: from node `k` to `2k` or `2k + 1`.
@@ -346,23 +348,24 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
         }
 
         @inline(__always)
-        func complete(_ block: Block) {
+        func complete(_ block: Block, recording positions: UnsafeMutablePointer<UInt32>?) {
             // One specialisation per depth: lane displacements and the step count become constants.
             switch block.depth {
-            case 0: complete(block, depth: 0)
-            case 1: complete(block, depth: 1)
-            case 2: complete(block, depth: 2)
-            case 3: complete(block, depth: 3)
-            case 4: complete(block, depth: 4)
-            case 5: complete(block, depth: 5)
-            case 6: complete(block, depth: 6)
-            case 7: complete(block, depth: 7)
-            default: complete(block, depth: 8)
+            case 0: complete(block, depth: 0, recording: positions)
+            case 1: complete(block, depth: 1, recording: positions)
+            case 2: complete(block, depth: 2, recording: positions)
+            case 3: complete(block, depth: 3, recording: positions)
+            case 4: complete(block, depth: 4, recording: positions)
+            case 5: complete(block, depth: 5, recording: positions)
+            case 6: complete(block, depth: 6, recording: positions)
+            case 7: complete(block, depth: 7, recording: positions)
+            default: complete(block, depth: 8, recording: positions)
             }
         }
 
+        /// The heap positions (2^depth ≤ k < 2^(depth+1)) the eight lanes reach.
         @inline(__always)
-        func complete(_ block: Block, depth: Int) {
+        func positions(_ block: Block, depth: Int) -> (UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt) {
             let nodes = completeNodes + block.nodeOffset
             var k0: UInt = 1, k1: UInt = 1, k2: UInt = 1, k3: UInt = 1
             var k4: UInt = 1, k5: UInt = 1, k6: UInt = 1, k7: UInt = 1
@@ -371,6 +374,18 @@ struct QuantizedForest<Leaf: BinaryFloatingPoint & Sendable>: Sendable {
                 k2 = next(k2, 2, depth, nodes); k3 = next(k3, 3, depth, nodes)
                 k4 = next(k4, 4, depth, nodes); k5 = next(k5, 5, depth, nodes)
                 k6 = next(k6, 6, depth, nodes); k7 = next(k7, 7, depth, nodes)
+            }
+            return (k0, k1, k2, k3, k4, k5, k6, k7)
+        }
+
+        @inline(__always)
+        func complete(_ block: Block, depth: Int, recording positions: UnsafeMutablePointer<UInt32>?) {
+            let (k0, k1, k2, k3, k4, k5, k6, k7) = self.positions(block, depth: depth)
+            if let positions {
+                positions[0] = UInt32(truncatingIfNeeded: k0); positions[1] = UInt32(truncatingIfNeeded: k1)
+                positions[2] = UInt32(truncatingIfNeeded: k2); positions[3] = UInt32(truncatingIfNeeded: k3)
+                positions[4] = UInt32(truncatingIfNeeded: k4); positions[5] = UInt32(truncatingIfNeeded: k5)
+                positions[6] = UInt32(truncatingIfNeeded: k6); positions[7] = UInt32(truncatingIfNeeded: k7)
             }
             // Lane l's leaf for node k is at l * 2^depth + k - 2^depth.
             let leaves = completeLeaves + (block.leafOffset &- (1 &<< depth))
@@ -591,7 +606,11 @@ final class CompiledForest<Leaf: BinaryFloatingPoint & Sendable>: @unchecked Sen
 
     /// Adds every tree's output for a binned row to `sums` (`outputCount` values), in tree order.
     @inline(__always)
-    func accumulate(_ slots: UnsafePointer<UInt16>, into sums: UnsafeMutablePointer<Leaf>, outputCount: Int) {
+    ///
+    /// With `positions` (one slot per block lane, complete blocks only), also
+    /// writes the heap position each lane reached, block by block.
+    func accumulate(_ slots: UnsafePointer<UInt16>, into sums: UnsafeMutablePointer<Leaf>, outputCount: Int,
+                    recording positions: UnsafeMutablePointer<UInt32>? = nil) {
         withUnsafeTemporaryAllocation(of: Leaf.self, capacity: Layout.lanes) { laneValues in
             let out = laneValues.baseAddress!
             let kernel = Layout.Kernel(
@@ -602,22 +621,22 @@ final class CompiledForest<Leaf: BinaryFloatingPoint & Sendable>: @unchecked Sen
             if inOrder && outputCount == 1 {
                 // The common case: one output, trees in order. Keep the sum in a register.
                 var total = sums[0]
-                for block in blocks {
-                    kernel.descend(block)
+                for (b, block) in blocks.enumerated() {
+                    kernel.descend(block, recording: positions.map { $0 + b &* Layout.lanes })
                     total += out[0]; total += out[1]; total += out[2]; total += out[3]
                     total += out[4]; total += out[5]; total += out[6]; total += out[7]
                 }
                 sums[0] = total
             } else if inOrder {
                 for (b, block) in blocks.enumerated() {
-                    kernel.descend(block)
+                    kernel.descend(block, recording: positions.map { $0 + b &* Layout.lanes })
                     for lane in 0..<8 { sums[Int(treeGroups[Int(laneTrees[b &* 8 &+ lane])])] += out[lane] }
                 }
             } else {
                 withUnsafeTemporaryAllocation(of: Leaf.self, capacity: treeCount + 1) { scratch in
                     let values = scratch.baseAddress!
                     for (b, block) in blocks.enumerated() {
-                        kernel.descend(block)
+                        kernel.descend(block, recording: positions.map { $0 + b &* Layout.lanes })
                         for lane in 0..<8 { values[Int(laneTrees[b &* 8 &+ lane])] = out[lane] }
                     }
                     if outputCount == 1 {
@@ -629,6 +648,16 @@ final class CompiledForest<Leaf: BinaryFloatingPoint & Sendable>: @unchecked Sen
                     }
                 }
             }
+        }
+    }
+
+    /// Every lane of every block in order, with its tree (``treeCount`` for
+    /// padding) and its block's depth; nil when a block is linked.
+    var completeLanes: [(tree: Int, depth: Int)]? {
+        let blocks = UnsafeBufferPointer(start: self.blocks, count: blockCount)
+        guard blocks.allSatisfy(\.isComplete) else { return nil }
+        return blocks.enumerated().flatMap { b, block in
+            (0..<Layout.lanes).map { (Int(laneTrees[b * Layout.lanes + $0]), block.depth) }
         }
     }
 }
