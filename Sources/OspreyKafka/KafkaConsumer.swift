@@ -1,4 +1,9 @@
 import CKafka
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A consumer-group member with cooperative rebalancing.
 ///
@@ -26,6 +31,13 @@ public final class KafkaConsumer {
 
     let handle: OpaquePointer
     let context: ConsumerContext
+    /// The consumer queue, for batch reads.
+    let queue: OpaquePointer
+    /// Room for one batch of message pointers.
+    let batch: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>
+    static var batchCapacity: Int { 1024 }
+    /// The topic of the last message: messages come in runs from one topic.
+    var lastTopic = ""
     /// Partitions currently assigned to this member.
     public var assignment: Set<TopicPartition> { context.assignment }
 
@@ -58,9 +70,13 @@ public final class KafkaConsumer {
         handle = rk
         self.context = context
         rd_kafka_poll_set_consumer(rk)
+        queue = rd_kafka_queue_get_consumer(rk)
+        batch = .allocate(capacity: Self.batchCapacity)
     }
 
     deinit {
+        batch.deallocate()
+        rd_kafka_queue_destroy(queue)
         rd_kafka_destroy(handle)
     }
 
@@ -81,21 +97,49 @@ public final class KafkaConsumer {
     @discardableResult
     public func poll(timeoutMs: Int32, _ body: (ConsumedMessage) -> Void) -> Bool {
         guard let message = rd_kafka_consumer_poll(handle, timeoutMs) else { return false }
+        deliver(message, body)
+        return true
+    }
+
+    /// Hands up to `limit` messages to `body`, one at a time, each while its
+    /// bytes are valid: those already fetched without waiting, or, when there
+    /// are none, the first to arrive within `timeoutMs`. Returns how many
+    /// messages and events were taken (0 on timeout).
+    ///
+    /// librdkafka's batch read waits for a full batch until its timeout, which
+    /// at a low event rate would hold the first event back; so it is only
+    /// ever called without a timeout, and an empty queue is waited on by a
+    /// single-message poll, which returns as soon as one arrives.
+    public func poll(limit: Int, timeoutMs: Int32, _ body: (ConsumedMessage) -> Void) -> Int {
+        let count = Int(rd_kafka_consume_batch_queue(queue, 0, batch, min(max(limit, 1), Self.batchCapacity)))
+        guard count > 0 else { return poll(timeoutMs: timeoutMs, body) ? 1 : 0 }
+        for i in 0..<count { deliver(batch[i]!, body) }
+        return count
+    }
+
+    /// Hands one consumed message (or error event) to `body`, then frees it.
+    private func deliver(_ message: UnsafeMutablePointer<rd_kafka_message_t>, _ body: (ConsumedMessage) -> Void) {
         defer { rd_kafka_message_destroy(message) }
         let m = message.pointee
         if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
             if m.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
                 context.handlers.error("\(String(cString: rd_kafka_err2name(m.err))): \(String(cString: rd_kafka_err2str(m.err)))")
             }
-            return true
+            return
         }
-        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         body(ConsumedMessage(
-            topic: topic, partition: m.partition, offset: m.offset,
+            topic: topicName(m.rkt), partition: m.partition, offset: m.offset,
             key: m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) },
             value: UnsafeRawBufferPointer(start: m.payload, count: m.payload == nil ? 0 : m.len),
             timestamp: rd_kafka_message_timestamp(message, nil), raw: message))
-        return true
+    }
+
+    /// The topic's name, made into a String only when it differs from the last
+    /// message's (compared by name: a freed handle's address can come back).
+    private func topicName(_ topic: OpaquePointer?) -> String {
+        guard let topic, let name = rd_kafka_topic_name(topic) else { return "" }
+        if lastTopic.withCString({ strcmp($0, name) }) != 0 { lastTopic = String(cString: name) }
+        return lastTopic
     }
 
     /// Commits `offsets` (the next offset to read, per partition) synchronously.

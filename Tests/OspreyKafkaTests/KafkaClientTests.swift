@@ -46,6 +46,57 @@ struct KafkaClientTests {
         #expect(Set(first + rest) == Set((0..<300).map { "v\($0)" }))
     }
 
+    @Test("batch reads hand over every message in partition order; an idle wait ends when one message arrives")
+    func batchReads() throws {
+        let bootstrap = try TestBroker.address()
+        let topic = try TestBroker.createTopic("batches", partitions: 2)
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", bootstrap), ("linger.ms", "5")])
+        for i in 0..<2000 {
+            try Array("\(i)".utf8).withUnsafeBytes { try producer.produce(topic: topic, partition: Int32(i % 2), key: nil, value: $0) }
+        }
+        #expect(producer.flush(timeoutMs: 10_000))
+        let consumer = try KafkaConsumer(
+            properties: [("bootstrap.servers", bootstrap), ("group.id", "g-\(UUID().uuidString.prefix(8))")] + TestBroker.fastGroup,
+            handlers: .init(assigned: { _ in [:] }, revoked: { _ in }, error: { _ in }))
+        try consumer.subscribe([topic])
+        var offsets: [Int32: [Int64]] = [:]
+        var values: [Int32: [Int]] = [:]
+        var largestBatch = 0
+        let deadline = Date().addingTimeInterval(30)
+        while offsets.values.reduce(0, { $0 + $1.count }) < 2000 && Date() < deadline {
+            let taken = consumer.poll(limit: 64, timeoutMs: 100) { m in
+                offsets[m.partition, default: []].append(m.offset)
+                values[m.partition, default: []].append(Int(String(decoding: m.value, as: UTF8.self))!)
+            }
+            #expect(taken <= 64)
+            largestBatch = max(largestBatch, taken)
+        }
+        #expect(largestBatch > 1, "messages already fetched come in batches")
+        for p in [Int32(0), 1] {
+            #expect(offsets[p] == (0..<1000).map(Int64.init), "partition \(p): every offset once, in order")
+            #expect(values[p] == Array(stride(from: Int(p), to: 2000, by: 2)))
+        }
+
+        // Nothing left: a batch read waits, and returns as soon as one message
+        // comes rather than when the timeout would fill a batch.
+        let late = Thread {
+            Thread.sleep(forTimeInterval: 0.3)
+            let producer = try? KafkaProducer(properties: [("bootstrap.servers", bootstrap), ("linger.ms", "0")])
+            try? Array("late".utf8).withUnsafeBytes { try producer?.produce(topic: topic, partition: 0, key: nil, value: $0) }
+            _ = producer?.flush(timeoutMs: 5_000)
+        }
+        late.start()
+        let started = Date()
+        var got: [String] = []
+        while got.isEmpty && Date().timeIntervalSince(started) < 20 {
+            _ = consumer.poll(limit: 64, timeoutMs: 20_000) { got.append(String(decoding: $0.value, as: UTF8.self)) }
+        }
+        let waited = Date().timeIntervalSince(started)
+        #expect(got == ["late"])
+        #expect(waited < 5, "waited \(waited) s for one message with a 20 s timeout")
+        consumer.close()
+    }
+
     @Test("a bad librdkafka property is refused by name")
     func badProperty() {
         #expect(throws: KafkaError.self) { _ = try KafkaProducer(properties: [("linger.ms", "soon")]) }

@@ -211,10 +211,12 @@ public final class StreamProcessor {
 
         while !stopFlag.isRequested {
             var handled = 0
-            while handled < 1000, consumer.poll(timeoutMs: handled == 0 ? 50 : 0, { handle($0) }) {
-                handled += 1
-                // HTTP requests wait at most 64 events for their turn.
-                if handled & 63 == 0 { serveMailbox() }
+            while handled < 1024 {
+                // HTTP requests wait at most one batch of 64 events for their turn.
+                let taken = consumer.poll(limit: 64, timeoutMs: handled == 0 ? 50 : 0) { handle($0) }
+                if taken == 0 { break }
+                handled += taken
+                serveMailbox()
             }
             producer.poll(timeoutMs: 0)
             if producer.fatalError != nil { recoverProducer() }
