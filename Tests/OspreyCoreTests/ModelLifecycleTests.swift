@@ -155,7 +155,7 @@ struct ModelLifecycleTests {
     @Test("a value's drift bin is the number of edges at or below it, for any number of edges")
     func driftBins() {
         var wrong = 0
-        for count in 0...17 {
+        for count in [0, 1, 2, 3, 7, 16, 17, 64, 65, 100] {
             let edges = (0..<count).map { Double($0) * 0.5 }
             let probes = edges + edges.map { $0 - 0.25 } + edges.map { $0 + 0.25 } + [-1e300, 1e300, -.infinity, .infinity]
             for value in probes {

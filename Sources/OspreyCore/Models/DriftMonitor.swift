@@ -34,6 +34,15 @@ struct DriftMonitor {
     let sliceSeconds: Double
     let slices: Int
     let series: [Series]
+    /// What ``observe(score:features:)`` reads of each series: plain values,
+    /// so the per-event loop copies no strings or arrays.
+    struct Probe {
+        let featureIndex: Int
+        let edgeStart: Int
+        let edgeCount: Int
+        let countStart: Int
+    }
+    let probes: [Probe]
     /// Every series' edges, one after the other.
     let edges: [Double]
     /// Every series' live counts.
@@ -64,6 +73,7 @@ struct DriftMonitor {
         guard !series.isEmpty else { return nil }
         version = model.version
         self.series = series
+        probes = series.map { Probe(featureIndex: $0.featureIndex, edgeStart: $0.edgeStart, edgeCount: $0.edges.count, countStart: $0.countStart) }
         self.edges = edges
         counts = [UInt32](repeating: 0, count: countCount)
         self.slices = slices
@@ -76,14 +86,14 @@ struct DriftMonitor {
     mutating func observe(score: Double, features: UnsafeBufferPointer<Double>) {
         observed[currentSlice] &+= 1
         let slice = currentSlice
-        series.withUnsafeBufferPointer { series in
+        probes.withUnsafeBufferPointer { probes in
             edges.withUnsafeBufferPointer { edges in
                 counts.withUnsafeMutableBufferPointer { counts in
-                    for s in series {
-                        let value = s.featureIndex < 0 ? score : features[s.featureIndex]
-                        let bins = s.bins
-                        let bin = value.isNaN ? bins - 1 : Self.bin(value, edges.baseAddress! + s.edgeStart, count: bins - 2)
-                        counts[s.countStart &+ slice &* bins &+ bin] &+= 1
+                    for p in probes {
+                        let value = p.featureIndex < 0 ? score : features[p.featureIndex]
+                        let bins = p.edgeCount &+ 2
+                        let bin = value.isNaN ? bins &- 1 : Self.bin(value, edges.baseAddress! + p.edgeStart, count: p.edgeCount)
+                        counts[p.countStart &+ slice &* bins &+ bin] &+= 1
                     }
                 }
             }
@@ -91,18 +101,22 @@ struct DriftMonitor {
     }
 
     /// The bin of `value`: the number of the (ascending) edges at or below it.
-    /// The halving steps select rather than branch, so a value that lands
-    /// anywhere costs the same and nothing mispredicts.
+    /// Reference histograms have a few dozen edges at most: counting every
+    /// edge passed is a branch-free loop, where a binary search (which LLVM
+    /// compiles to branches) mispredicts about every other step.
     @inline(__always)
     static func bin(_ value: Double, _ edges: UnsafePointer<Double>, count: Int) -> Int {
-        guard count > 0 else { return 0 }
-        var base = 0, n = count
-        while n > 1 {
-            let half = n &>> 1
-            base = edges[base &+ half] <= value ? base &+ half : base
-            n &-= half
+        guard count > 64 else {
+            var passed = 0
+            for i in 0..<count { passed &+= (edges[i] <= value).mask }
+            return passed
         }
-        return base &+ (edges[base] <= value ? 1 : 0)
+        var low = 0, high = count
+        while low < high {
+            let mid = (low &+ high) &>> 1
+            if value >= edges[mid] { low = mid &+ 1 } else { high = mid }
+        }
+        return low
     }
 
     /// Moves the window forward to `now`, forgetting the slices that left it.
@@ -140,4 +154,9 @@ struct DriftMonitor {
             return (s.name, value)
         }
     }
+}
+
+private extension Bool {
+    /// 1 for true, 0 for false, without a branch.
+    var mask: Int { Int(truncatingIfNeeded: unsafeBitCast(self, to: UInt8.self)) }
 }
