@@ -68,6 +68,10 @@ struct HTTPTests {
         // Batches, entities, models.
         let batch = try call("POST", "\(base)/v1/score", body: Array(#"{"events":[\#(event),\#(event)]}"#.utf8))
         #expect(batch.status == 200 && batch.json?["results"]?.arrayValue?.count == 2)
+        let spaced = try call("POST", "\(base)/v1/score", body: Array(" \n{ \"events\" : [\(event)]}".utf8))
+        #expect(spaced.status == 200 && spaced.json?["results"]?.arrayValue?.count == 1, "whitespace around the batch key")
+        let emptyBatch = try call("POST", "\(base)/v1/score", body: Array(#"  {"events": []}"#.utf8))
+        #expect(emptyBatch.status == 400 && emptyBatch.json?["error"]?.stringValue == "empty")
         let entity = try call("GET", "\(base)/v1/entities/card_id/c-7/features")
         #expect(entity.status == 200, "\(entity.text)")
         #expect(entity.json?["event_types"]?.arrayValue?.first?["features"]?["card_txn_count_1h"]?.numberValue != nil)
