@@ -231,7 +231,7 @@ final class HTTPBackground: Sendable {
 
     static func start(_ settings: HTTPSettings, mailbox: StreamMailbox, board: StatusBoard, models: ModelManager) -> HTTPBackground? {
         guard settings.port > 0 else { return nil }
-        var logger = Logger(label: "osprey.http")
+        var logger = Logger(label: "osprey.http") { LogLineHandler(label: $0) }
         logger.logLevel = .warning
         let app = HTTPServer(settings: settings, mailbox: mailbox, board: board, models: models).makeApplication(logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
