@@ -101,20 +101,19 @@ public final class KafkaConsumer {
         return true
     }
 
-    /// Hands up to `limit` messages to `body`, one at a time, each while its
-    /// bytes are valid: those already fetched without waiting, or, when there
-    /// are none, the first to arrive within `timeoutMs`. Returns how many
-    /// messages and events were taken (0 on timeout).
+    /// Hands the messages librdkafka has already fetched, up to `limit`, to
+    /// `body` one at a time, each while its bytes are valid, without waiting.
+    /// Returns how many messages and events were taken (0 when none was ready).
     ///
-    /// librdkafka's batch read waits for a full batch until its timeout, which
-    /// at a low event rate would hold the first event back; so it is only
-    /// ever called without a timeout, and an empty queue is waited on by a
-    /// single-message poll, which returns as soon as one arrives.
-    public func poll(limit: Int, timeoutMs: Int32, _ body: (ConsumedMessage) -> Void) -> Int {
+    /// It never waits because librdkafka's batch read waits for a full batch
+    /// until its timeout, which at a low event rate would hold the first event
+    /// back; wait for the next message with ``poll(timeoutMs:_:)``. Note that a
+    /// batch read, like any read, takes a pending ``KafkaWaker/wake()``: an
+    /// owner that is woken for other work checks for it before waiting.
+    public func drain(limit: Int, _ body: (ConsumedMessage) -> Void) -> Int {
         let count = Int(rd_kafka_consume_batch_queue(queue, 0, batch, min(max(limit, 1), Self.batchCapacity)))
-        guard count > 0 else { return poll(timeoutMs: timeoutMs, body) ? 1 : 0 }
-        for i in 0..<count { deliver(batch[i]!, body) }
-        return count
+        for i in 0..<max(count, 0) { deliver(batch[i]!, body) }
+        return max(count, 0)
     }
 
     /// Hands one consumed message (or error event) to `body`, then frees it.

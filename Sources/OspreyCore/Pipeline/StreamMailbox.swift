@@ -57,6 +57,9 @@ public final class StreamMailbox: Sendable {
         waker.withLock { $0 = box }
     }
 
+    /// Whether a request is waiting.
+    var hasRequests: Bool { pending.withLock { !$0.isEmpty } }
+
     func take() -> [Request] {
         pending.withLock { requests in
             let taken = requests

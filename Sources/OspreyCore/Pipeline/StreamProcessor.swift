@@ -213,7 +213,12 @@ public final class StreamProcessor {
             var handled = 0
             while handled < 1024 {
                 // HTTP requests wait at most one batch of 64 events for their turn.
-                let taken = consumer.poll(limit: 64, timeoutMs: handled == 0 ? 50 : 0) { handle($0) }
+                var taken = consumer.drain(limit: 64) { handle($0) }
+                // Nothing fetched: wait for the next message, unless a request
+                // is waiting (the drain may have taken the wake-up it posted).
+                if taken == 0 && handled == 0 && !mailbox.hasRequests {
+                    taken = consumer.poll(timeoutMs: 50) { handle($0) } ? 1 : 0
+                }
                 if taken == 0 { break }
                 handled += taken
                 serveMailbox()
