@@ -125,7 +125,8 @@ public struct ContributionExplainer: Sendable {
 
     /// ``contributions(_:method:into:)``; with `byLeaf` false, path contributions
     /// always come from walking every tree's nodes, the reference the leaf table
-    /// is tested and measured against. The results are the same to the bit.
+    /// is tested and measured against. The results differ in the last bits at
+    /// most: the table's credits are summed in another order.
     public func contributions(
         _ row: UnsafeBufferPointer<Double>, method: ContributionMethod, into out: UnsafeMutableBufferPointer<Double>, byLeaf: Bool
     ) throws(ContributionError) {

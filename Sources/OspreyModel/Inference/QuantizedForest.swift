@@ -605,10 +605,10 @@ final class CompiledForest<Leaf: BinaryFloatingPoint & Sendable>: @unchecked Sen
     }
 
     /// Adds every tree's output for a binned row to `sums` (`outputCount` values), in tree order.
-    @inline(__always)
     ///
     /// With `positions` (one slot per block lane, complete blocks only), also
     /// writes the heap position each lane reached, block by block.
+    @inline(__always)
     func accumulate(_ slots: UnsafePointer<UInt16>, into sums: UnsafeMutablePointer<Leaf>, outputCount: Int,
                     recording positions: UnsafeMutablePointer<UInt32>? = nil) {
         withUnsafeTemporaryAllocation(of: Leaf.self, capacity: Layout.lanes) { laneValues in
