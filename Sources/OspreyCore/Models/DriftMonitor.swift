@@ -13,35 +13,28 @@ import Foundation
 /// branch-free binary searches over one flat array of edges and one
 /// increment each in one flat array of counts, with no allocation and no lock.
 struct DriftMonitor {
-    /// One monitored distribution.
-    struct Series {
-        /// "score" or the feature's name.
-        let name: String
+    /// Where one monitored distribution reads and counts: plain values, so
+    /// the per-event loop copies no strings or arrays.
+    struct Probe {
         /// Position in the feature vector; -1 for the score.
         let featureIndex: Int
-        let edges: [Double]
-        /// Reference shares per bin, then the missing share (floored).
-        let expected: [Double]
-        /// Where its edges start in ``DriftMonitor/edges`` and its live counts
-        /// (`slices × (edges.count + 2)`, slice by slice) in ``DriftMonitor/counts``.
+        /// Its edges are `edgeCount` values from `edgeStart` in ``DriftMonitor/edges``.
         let edgeStart: Int
+        let edgeCount: Int
+        /// Its live counts (`slices × bins`, slice by slice) start here in ``DriftMonitor/counts``.
         let countStart: Int
-        var bins: Int { edges.count + 2 }
+        /// One bin per interval between edges, below and above them, and one for missing values.
+        var bins: Int { edgeCount + 2 }
     }
 
     /// The model version whose reference this is.
     let version: String
     let sliceSeconds: Double
     let slices: Int
-    let series: [Series]
-    /// What ``observe(score:features:)`` reads of each series: plain values,
-    /// so the per-event loop copies no strings or arrays.
-    struct Probe {
-        let featureIndex: Int
-        let edgeStart: Int
-        let edgeCount: Int
-        let countStart: Int
-    }
+    /// Per monitored distribution: "score" or the feature's name.
+    let names: [String]
+    /// Per monitored distribution: reference shares per bin, then the missing share (floored).
+    let expected: [[Double]]
     let probes: [Probe]
     /// Every series' edges, one after the other.
     let edges: [Double]
@@ -55,25 +48,27 @@ struct DriftMonitor {
     /// A monitor for `model`, or nil when its metadata holds no reference.
     init?(model: LoadedModel, featureNames: [String], windowSeconds: Double, now: Double, slices: Int = 12) {
         guard let reference = model.metadata?.reference else { return nil }
-        var series: [Series] = []
+        var names: [String] = [], expected: [[Double]] = [], probes: [Probe] = []
         var edges: [Double] = []
         var countCount = 0
         func add(_ name: String, _ index: Int, _ histogram: ModelMetadata.Histogram) {
             let total = histogram.counts.reduce(0, +) + (histogram.missing ?? 0)
-            let shares = (histogram.counts + [histogram.missing ?? 0]).map { max($0 / total, 0.0001) }
-            series.append(Series(name: name, featureIndex: index, edges: histogram.edges, expected: shares,
-                                 edgeStart: edges.count, countStart: countCount))
+            names.append(name)
+            expected.append((histogram.counts + [histogram.missing ?? 0]).map { max($0 / total, 0.0001) })
+            let probe = Probe(featureIndex: index, edgeStart: edges.count, edgeCount: histogram.edges.count, countStart: countCount)
+            probes.append(probe)
             edges += histogram.edges
-            countCount += slices * (histogram.edges.count + 2)
+            countCount += slices * probe.bins
         }
         if let score = reference.score { add("score", -1, score) }
         for (i, name) in featureNames.enumerated() {
             if let histogram = reference.features?[name] { add(name, i, histogram) }
         }
-        guard !series.isEmpty else { return nil }
+        guard !probes.isEmpty else { return nil }
         version = model.version
-        self.series = series
-        probes = series.map { Probe(featureIndex: $0.featureIndex, edgeStart: $0.edgeStart, edgeCount: $0.edges.count, countStart: $0.countStart) }
+        self.names = names
+        self.expected = expected
+        self.probes = probes
         self.edges = edges
         counts = [UInt32](repeating: 0, count: countCount)
         self.slices = slices
@@ -91,7 +86,7 @@ struct DriftMonitor {
                 counts.withUnsafeMutableBufferPointer { counts in
                     for p in probes {
                         let value = p.featureIndex < 0 ? score : features[p.featureIndex]
-                        let bins = p.edgeCount &+ 2
+                        let bins = p.bins
                         let bin = value.isNaN ? bins &- 1 : Self.bin(value, edges.baseAddress! + p.edgeStart, count: p.edgeCount)
                         counts[p.countStart &+ slice &* bins &+ bin] &+= 1
                     }
@@ -125,8 +120,8 @@ struct DriftMonitor {
         while now - sliceStarted >= sliceSeconds, steps < slices {
             currentSlice = (currentSlice + 1) % slices
             observed[currentSlice] = 0
-            for s in series {
-                for b in 0..<s.bins { counts[s.countStart + currentSlice * s.bins + b] = 0 }
+            for p in probes {
+                for b in 0..<p.bins { counts[p.countStart + currentSlice * p.bins + b] = 0 }
             }
             sliceStarted += sliceSeconds
             steps += 1
@@ -141,17 +136,17 @@ struct DriftMonitor {
     func psi(minimum: Int = 100) -> [(name: String, value: Double)] {
         let total = windowCount
         guard total >= minimum else { return [] }
-        return series.map { s in
-            let bins = s.edges.count + 2
+        return probes.indices.map { i in
+            let p = probes[i]
             var value = 0.0
-            for b in 0..<bins {
+            for b in 0..<p.bins {
                 var count = 0
-                for slice in 0..<slices { count += Int(counts[s.countStart + slice * bins + b]) }
+                for slice in 0..<slices { count += Int(counts[p.countStart + slice * p.bins + b]) }
                 let actual = max(Double(count) / Double(total), 0.0001)
-                let expected = s.expected[b]
+                let expected = self.expected[i][b]
                 value += (actual - expected) * log(actual / expected)
             }
-            return (s.name, value)
+            return (names[i], value)
         }
     }
 }

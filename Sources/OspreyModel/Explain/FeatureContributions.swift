@@ -83,7 +83,8 @@ public struct ContributionExplainer: Sendable {
         flat = DecisionTree(nodes: nodes, categoryWords: words, outputGroup: 0)
         flatMeans = means.flatMap { $0 }
         self.roots = roots
-        paths = hasLinearLeaves ? nil : model.completeLanes.map { PathTable(ensemble, means: means, lanes: $0) }
+        // Linear trees never compile to the complete layout: no table for them.
+        paths = model.completeLanes.map { PathTable(ensemble, means: means, lanes: $0) }
     }
 
     @discardableResult
