@@ -5,10 +5,13 @@ import Testing
 /// move, sweeping and compaction, snapshots, and equality by content.
 @Suite("Entity table")
 struct EntityTableTests {
-    let kind: EntityKind
+    /// Owns what ``kind`` points to.
+    let owner: EntityKind
+    var kind: KindProgram { owner.program }
+    var emptyWords: [UInt64] { Array(kind.emptyWords) }
 
     init() throws {
-        kind = try FeatureFixtures.plan().kinds[0]
+        owner = try FeatureFixtures.plan().kinds[0]
     }
 
     /// Sets the entity's clock, creating it if needed; returns whether it existed.
@@ -51,7 +54,7 @@ struct EntityTableTests {
         for i in 0..<20_000 {
             let state = table.entity(String(decoding: key(i) + Array(String(i).utf8), as: UTF8.self))
             #expect(state?.clock == Int64(i))
-            #expect(state?.words == kind.emptyWords)
+            #expect(state?.words == emptyWords)
         }
         // A key one zero byte longer or one byte shorter is another key.
         #expect(table.entity(String(decoding: key(7) + Array("7".utf8) + [0], as: UTF8.self)) == nil)
@@ -66,7 +69,7 @@ struct EntityTableTests {
     func growth() {
         var table = EntityTable()
         let step = kind.maximumGrowth
-        var expected: [[UInt64]] = Array(repeating: kind.emptyWords, count: 8)
+        var expected: [[UInt64]] = Array(repeating: emptyWords, count: 8)
         for round in 0..<150 {
             for e in 0..<8 where (round + e) % 3 != 0 {
                 let first = UInt64(round * 1000 + e * 100)
@@ -115,9 +118,9 @@ struct EntityTableTests {
         for i in 0..<1_000 { grow(&table, Array("c-\(i)".utf8), by: 2, first: 9) }
         for i in 1_000..<1_100 { touch(&table, Array("c-\(i)".utf8), clock: 2) }
         #expect(snapshot.count == 1_000)
-        #expect(snapshot.entity("c-5")?.words == kind.emptyWords)
+        #expect(snapshot.entity("c-5")?.words == emptyWords)
         #expect(snapshot.entity("c-1050") == nil)
-        #expect(table.entity("c-5")?.words.count == kind.emptyWords.count + 2)
+        #expect(table.entity("c-5")?.words.count == emptyWords.count + 2)
     }
 
     @Test("tables are equal by content, not by where the blocks sit")

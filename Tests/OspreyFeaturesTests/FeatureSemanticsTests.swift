@@ -125,7 +125,7 @@ struct FeatureSemanticsTests {
             fields: "      event_id: string\n      event_time: timestamp\n      card_id: string\n      merchant: string\n",
             extra: "    entity_ttl: 30d\n")
         let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
-        #expect(plan.kinds[0].compiled[0].packed)
+        #expect(plan.kinds[0].program.compiled[0].packed)
         var state = PartitionState(plan: plan)
         let gap: Int64 = (1 << 20) + 3
         let events: [(Int64, String)] = [
@@ -192,7 +192,7 @@ struct FeatureSemanticsTests {
         #expect(mismatches == 0)
         // Most tiles hold one event, so the state is smaller than full tiles.
         let words = try #require(state.tables[0].entity("c")?.words.count)
-        let fullWords = plan.kinds[0].headerWords + plan.kinds[0].compiled[0].totalsWidth + 10 * plan.kinds[0].compiled[0].tileStride
+        let fullWords = plan.kinds[0].program.headerWords + plan.kinds[0].program.compiled[0].totalsWidth + 10 * plan.kinds[0].program.compiled[0].tileStride
         #expect(words < fullWords)
     }
 }

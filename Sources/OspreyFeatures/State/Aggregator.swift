@@ -112,7 +112,7 @@ func tileIndex(_ time: Int64, _ step: Int64) -> Int64 {
 
 /// An ``Aggregator`` in the form the hot path reads: plain values only, so
 /// reading one per event costs no reference counting. Its columns and filter
-/// live in the owning ``EntityKind``'s arrays.
+/// live in the owning kind's tables (``KindProgram``).
 struct CompiledAggregator: Sendable {
     enum Kind: UInt8, Sendable { case tiles, extremum, distinct, last }
 
@@ -124,9 +124,9 @@ struct CompiledAggregator: Sendable {
     var packed: Bool
     var step: Int64
     var tileCount: Int64
-    /// Index into ``EntityKind/filters``; -1: every event counts.
+    /// Index into ``KindProgram/filters``; -1: every event counts.
     var filter: Int
-    /// The range of ``EntityKind/columns`` holding a tile aggregator's columns.
+    /// The range of ``KindProgram/columns`` holding a tile aggregator's columns.
     var columns: Range<Int>
     var totalsWidth: Int
     var tileStride: Int

@@ -71,7 +71,7 @@ public struct EntityTable: Sendable {
 
     /// Runs `body` on entity `key` in place, creating it (with no events) if absent.
     @inline(__always)
-    mutating func update<R>(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64, kind: EntityKind, _ body: (inout EntityWords) -> R) -> R {
+    mutating func update<R>(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64, kind: KindProgram, _ body: (inout EntityWords) -> R) -> R {
         shards[Self.shard(ofHash: hash)].update(key, hash: hash, kind: kind, body)
     }
 
@@ -227,11 +227,11 @@ struct EntityShard: Sendable {
     /// stored back into a block that fits what the event left. Blocks
     /// therefore carry no room reserved for growth.
     @inline(__always)
-    mutating func update<R>(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64, kind: EntityKind, _ body: (inout EntityWords) -> R) -> R {
+    mutating func update<R>(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64, kind: KindProgram, _ body: (inout EntityWords) -> R) -> R {
         if wasteful { compact() }
         var (slot, block) = find(key, hash: hash)
         if block == 0 {
-            (slot, block) = kind.emptyWords.withUnsafeBufferPointer { insert(key, hash: hash, clock: .min, words: $0) }
+            (slot, block) = insert(key, hash: hash, clock: .min, words: kind.emptyWords)
         }
         let prefix = Self.headerWords + Self.keyWords(key.count)
         let header = arena[block]

@@ -4,7 +4,7 @@
 ///
 /// The words are memory the view does not own: a block of a shard's arena, or
 /// a scratch copy. Whoever makes the view guarantees room for
-/// ``EntityKind/maximumGrowth`` words past `count`, so one event never
+/// ``KindProgram/maximumGrowth`` words past `count`, so one event never
 /// reallocates in the middle of an update.
 struct EntityWords {
     let words: UnsafeMutablePointer<UInt64>
@@ -90,7 +90,7 @@ struct EntityWords {
     /// One pass over the words: each region drops its expired entries and
     /// slides down over what earlier regions dropped, so an event that expires
     /// entries in several windows moves the words once, not once per window.
-    mutating func advance(to newClock: Int64, kind: EntityKind) {
+    mutating func advance(to newClock: Int64, kind: KindProgram) {
         guard newClock > clock else { return }
         let oldClock = clock
         clock = newClock
@@ -153,7 +153,7 @@ struct EntityWords {
 
     /// Takes the tiles of the tile region at `offset` that are before `start`
     /// out of its totals; returns how many words they take (still in place).
-    func evictTiles(at offset: Int, length: Int, aggregator a: CompiledAggregator, kind: EntityKind, before start: Int64) -> Int {
+    func evictTiles(at offset: Int, length: Int, aggregator a: CompiledAggregator, kind: KindProgram, before start: Int64) -> Int {
         let totals = a.totalsWidth
         let first = offset + totals
         let end = offset + length
@@ -210,7 +210,7 @@ struct EntityWords {
     /// Adds one event to aggregator `j` (after ``advance(to:kind:)``); `offset`
     /// is where the region starts.
     @inline(__always)
-    mutating func add(_ event: EventFields, time: Int64, hashes: UnsafeBufferPointer<UInt64>, kind: EntityKind, region j: Int, offset: Int) {
+    mutating func add(_ event: EventFields, time: Int64, hashes: UnsafeBufferPointer<UInt64>, kind: KindProgram, region j: Int, offset: Int) {
         let a = kind.compiled[j]
         if a.filter >= 0 && !kind.filters[a.filter].accepts(event) { return }
         if a.kind == .last {
@@ -242,7 +242,7 @@ struct EntityWords {
         }
     }
 
-    mutating func addToTiles(_ event: EventFields, tile k: Int64, region j: Int, offset: Int, aggregator a: CompiledAggregator, kind: EntityKind) {
+    mutating func addToTiles(_ event: EventFields, tile k: Int64, region j: Int, offset: Int, aggregator a: CompiledAggregator, kind: KindProgram) {
         let totals = a.totalsWidth
         let first = offset + totals
         let end = offset + regionLength(j)
@@ -317,7 +317,7 @@ struct EntityWords {
 
     /// Gives a one-event tile its sums of squares (each the square of its
     /// sum), before a second event joins it.
-    mutating func widen(tile: Int, region j: Int, offset: Int, aggregator a: CompiledAggregator, kind: EntityKind) {
+    mutating func widen(tile: Int, region j: Int, offset: Int, aggregator a: CompiledAggregator, kind: KindProgram) {
         let first = offset + a.totalsWidth
         let last = offset + Int(truncatingIfNeeded: words[first - 1])
         insertWords(a.tileStride - a.singleStride, at: tile + a.singleStride, region: j)

@@ -52,9 +52,10 @@ public struct FeatureEngine: Sendable {
 
     func evaluate(_ event: DecodedEvent, eventType e: Int, state: inout PartitionState, commit: Bool, into vector: inout FeatureVector) {
         let eventPlan = plan.events[e]
+        let program = eventPlan.program
         let t = event.time
         let before = state.streamTime
-        let late = before != .min && t < before &- eventPlan.allowedLateness
+        let late = before != .min && t < before &- program.allowedLateness
         let streamTime = late ? before : Swift.max(before, t)
         vector.eventTime = t
         vector.streamTime = streamTime
@@ -66,68 +67,72 @@ public struct FeatureEngine: Sendable {
         }
 
         event.withFields { event in
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(1, eventPlan.fieldTypes.count)) { hashes in
-                for f in eventPlan.hashFields where event.present[f] {
-                    hashes[f] = valueHash(event, field: f, type: eventPlan.fieldTypes[f])
-                }
-                let hashView = UnsafeBufferPointer(hashes)
-                for k in eventPlan.kinds {
-                    let kind = plan.kinds[k]
-                    guard var key = event.strings[kind.keyField] else {
-                        for (output, _) in kind.preReads { vector.values[output] = .nan }
-                        for output in kind.timeSinceReads { vector.values[output] = .nan }
-                        for (output, _) in kind.postReads { vector.values[output] = .nan }
-                        continue
+            vector.values.withUnsafeMutableBufferPointer { values in
+                withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(1, program.fieldTypes.count)) { hashes in
+                    for f in program.hashFields where event.present[f] {
+                        hashes[f] = Self.valueHash(event, field: f, type: program.fieldTypes[f])
                     }
-                    key.withUTF8 { key in
-                        let hash = state.tables[k].hash(key)
-                        if late {
-                            // Too late to update state: read what is there.
-                            state.tables[k].read(key, hash: hash) { found in
-                                if let found, found.clock >= streamTime &- kind.ttl {
-                                    read(found, kind: kind, time: t, into: &vector, pre: true)
-                                    read(found, kind: kind, time: t, into: &vector, pre: false)
-                                } else {
-                                    kind.withScratch(copying: nil) { empty in
-                                        read(empty, kind: kind, time: t, into: &vector, pre: true)
-                                        read(empty, kind: kind, time: t, into: &vector, pre: false)
+                    let hashView = UnsafeBufferPointer(hashes)
+                    for (i, kind) in program.kinds.enumerated() {
+                        let k = program.kindIndices[i]
+                        guard var key = event.strings[kind.keyField] else {
+                            // No key: every feature of the kind is missing.
+                            for r in kind.preReads { values[r.output] = .nan }
+                            for output in kind.timeSinceReads { values[output] = .nan }
+                            for r in kind.postReads { values[r.output] = .nan }
+                            continue
+                        }
+                        key.withUTF8 { key in
+                            let hash = state.tables[k].hash(key)
+                            if late {
+                                // Too late to update state: read what is there.
+                                state.tables[k].read(key, hash: hash) { found in
+                                    if let found, found.clock >= streamTime &- kind.ttl {
+                                        Self.read(found, kind: kind, time: t, into: values, pre: true)
+                                        Self.read(found, kind: kind, time: t, into: values, pre: false)
+                                    } else {
+                                        kind.withScratch(copying: nil) { empty in
+                                            Self.read(empty, kind: kind, time: t, into: values, pre: true)
+                                            Self.read(empty, kind: kind, time: t, into: values, pre: false)
+                                        }
                                     }
                                 }
-                            }
-                        } else if commit {
-                            let expired = state.tables[k].update(key, hash: hash, kind: kind) { entity in
-                                apply(event, hashes: hashView, kind: kind, streamTime: streamTime, to: &entity, vector: &vector)
-                            }
-                            if expired { state.expiredEntities += 1 }
-                        } else {
-                            // A preview works on a copy of the entity.
-                            state.tables[k].read(key, hash: hash) { found in
-                                kind.withScratch(copying: found) { entity in
-                                    _ = apply(event, hashes: hashView, kind: kind, streamTime: streamTime, to: &entity, vector: &vector)
+                            } else if commit {
+                                let expired = state.tables[k].update(key, hash: hash, kind: kind) { entity in
+                                    Self.apply(event, hashes: hashView, kind: kind, streamTime: streamTime, to: &entity, values: values)
+                                }
+                                if expired { state.expiredEntities += 1 }
+                            } else {
+                                // A preview works on a copy of the entity.
+                                state.tables[k].read(key, hash: hash) { found in
+                                    kind.withScratch(copying: found) { entity in
+                                        _ = Self.apply(event, hashes: hashView, kind: kind, streamTime: streamTime, to: &entity, values: values)
+                                    }
                                 }
                             }
                         }
                     }
                 }
-            }
-        }
 
-        for (output, simple) in eventPlan.simpleReads {
-            switch simple {
-            case .raw(let field):
-                vector.values[output] = event.numbers[field]
-            case .categorical(let field, let table, let unknown, let missing):
-                if !event.present[field] {
-                    vector.values[output] = missing
-                } else if let text = event.strings[field] {
-                    vector.values[output] = eventPlan.codeTables[table].code(text) ?? unknown
-                } else {
-                    vector.values[output] = eventPlan.codeTables[table].code(event.numbers[field] == 1 ? "true" : "false") ?? unknown
+                for simple in program.simpleReads {
+                    let output = simple.output
+                    switch simple.read {
+                    case .raw(let field):
+                        values[output] = event.numbers[field]
+                    case .categorical(let field, let table, let unknown, let missing):
+                        if !event.present[field] {
+                            values[output] = missing
+                        } else if let text = event.strings[field] {
+                            values[output] = eventPlan.codeTables[table].code(text) ?? unknown
+                        } else {
+                            values[output] = eventPlan.codeTables[table].code(event.numbers[field] == 1 ? "true" : "false") ?? unknown
+                        }
+                    case .ratio(let numerator, let denominator, let whenZero):
+                        let n = values[numerator]
+                        let d = values[denominator]
+                        values[output] = n.isNaN || d.isNaN ? .nan : d == 0 ? whenZero : n / d
+                    }
                 }
-            case .ratio(let numerator, let denominator, let whenZero):
-                let n = vector.values[numerator]
-                let d = vector.values[denominator]
-                vector.values[output] = n.isNaN || d.isNaN ? .nan : d == 0 ? whenZero : n / d
             }
         }
     }
@@ -135,39 +140,39 @@ public struct FeatureEngine: Sendable {
     /// Applies the event to one entity and reads its features. Returns whether
     /// the entity had expired (and was reset first).
     @inline(__always)
-    func apply(_ event: EventFields, hashes: UnsafeBufferPointer<UInt64>, kind: EntityKind, streamTime: Int64, to entity: inout EntityWords, vector: inout FeatureVector) -> Bool {
+    static func apply(_ event: EventFields, hashes: UnsafeBufferPointer<UInt64>, kind: KindProgram, streamTime: Int64, to entity: inout EntityWords, values: UnsafeMutableBufferPointer<Double>) -> Bool {
         var expired = false
         if entity.clock != .min && entity.clock < streamTime &- kind.ttl {
-            kind.emptyWords.withUnsafeBufferPointer { entity.reset(to: $0) }
+            entity.reset(to: kind.emptyWords)
             expired = true
         }
         let t = event.time
-        read(entity, kind: kind, time: t, into: &vector, pre: true)
+        read(entity, kind: kind, time: t, into: values, pre: true)
         entity.advance(to: t, kind: kind)
         var offset = kind.headerWords
         for j in 0..<kind.compiled.count {
             entity.add(event, time: t, hashes: hashes, kind: kind, region: j, offset: offset)
             offset += entity.regionLength(j)
         }
-        read(entity, kind: kind, time: t, into: &vector, pre: false)
+        read(entity, kind: kind, time: t, into: values, pre: false)
         return expired
     }
 
     @inline(__always)
-    func read(_ entity: EntityWords, kind: EntityKind, time: Int64, into vector: inout FeatureVector, pre: Bool) {
+    static func read(_ entity: EntityWords, kind: KindProgram, time: Int64, into values: UnsafeMutableBufferPointer<Double>, pre: Bool) {
         let header = kind.headerWords
         if pre {
-            for (output, read) in kind.preReads { vector.values[output] = entity.value(of: read, headerWords: header) }
+            for r in kind.preReads { values[r.output] = entity.value(of: r.read, headerWords: header) }
             for output in kind.timeSinceReads {
-                vector.values[output] = entity.clock == .min ? .nan : Double(time &- entity.clock) / 1000
+                values[output] = entity.clock == .min ? .nan : Double(time &- entity.clock) / 1000
             }
         } else {
-            for (output, read) in kind.postReads { vector.values[output] = entity.value(of: read, headerWords: header) }
+            for r in kind.postReads { values[r.output] = entity.value(of: r.read, headerWords: header) }
         }
     }
 
     @inline(__always)
-    func valueHash(_ event: EventFields, field: Int, type: FieldType) -> UInt64 {
+    static func valueHash(_ event: EventFields, field: Int, type: FieldType) -> UInt64 {
         if type == .string, let text = event.strings[field] {
             return mix(FNV1a64.hash(text.utf8))
         }
@@ -177,7 +182,7 @@ public struct FeatureEngine: Sendable {
 
     /// SplitMix64's finaliser: spreads FNV's weak low bits.
     @inline(__always)
-    func mix(_ x: UInt64) -> UInt64 {
+    static func mix(_ x: UInt64) -> UInt64 {
         var z = x &+ 0x9E37_79B9_7F4A_7C15
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
@@ -203,8 +208,10 @@ extension FeatureEngine {
             state.tables[k].read(key, hash: state.tables[k].hash(key)) { entity in
                 guard let entity, entity.clock != .min,
                       state.streamTime == .min || entity.clock >= state.streamTime &- kind.ttl else { return nil }
-                read(entity, kind: kind, time: entity.clock, into: &vector, pre: true)
-                read(entity, kind: kind, time: entity.clock, into: &vector, pre: false)
+                vector.values.withUnsafeMutableBufferPointer { values in
+                    Self.read(entity, kind: kind.program, time: entity.clock, into: values, pre: true)
+                    Self.read(entity, kind: kind.program, time: entity.clock, into: values, pre: false)
+                }
                 return entity.clock
             }
         }

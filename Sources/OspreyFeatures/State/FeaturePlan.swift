@@ -17,7 +17,7 @@ public struct FeaturePlan: Sendable {
         self.spec = spec
         fingerprint = spec.fingerprint
         var kinds: [EntityKindBuilder] = []
-        var events: [EventPlan] = []
+        var events: [(decoder: EventDecoder, kinds: [Int], simple: [(Int, SimpleRead)], codeTables: [CodeTable], hashFields: [Int])] = []
         for (typeIndex, type) in spec.eventTypes.enumerated() {
             let decoder = EventDecoder(type: type)
             let fieldIndex = { (name: String) in decoder.index(ofField: name)! }
@@ -62,13 +62,16 @@ public struct FeaturePlan: Sendable {
                 _ = field
             }
             let ownKinds = kindIndexByField.values.sorted()
-            events.append(EventPlan(
-                decoder: decoder, kinds: ownKinds, featureCount: type.features.count,
-                simpleReads: simple, codeTables: codeTables, hashFields: hashFields.sorted(), fieldTypes: type.fields.map(\.type),
-                allowedLateness: type.allowedLateness))
+            events.append((decoder, ownKinds, simple, codeTables, hashFields.sorted()))
         }
-        self.kinds = kinds.map(EntityKind.init)
-        self.events = events
+        let entityKinds = kinds.map(EntityKind.init)
+        self.kinds = entityKinds
+        self.events = zip(spec.eventTypes, events).map { type, e in
+            EventPlan(
+                decoder: e.decoder, kinds: e.kinds.map { (index: $0, kind: entityKinds[$0]) }, featureCount: type.features.count,
+                simpleReads: e.simple, codeTables: e.codeTables, hashFields: e.hashFields, fieldTypes: type.fields.map(\.type),
+                allowedLateness: type.allowedLateness)
+        }
     }
 
     /// The index of the event type read from `topic`.
@@ -89,32 +92,23 @@ public struct FeaturePlan: Sendable {
 
 /// The entities keyed by one field of one event type, and how their state is kept.
 ///
-/// A class with constant properties, so the hot path borrows one reference
-/// instead of copying (and retaining) its arrays per event.
-final class EntityKind: Sendable {
+/// The hot path reads the kind through ``program``: plain pointers into
+/// copies of its tables that this object owns, so handing the kind from one
+/// function to the next and reading its tables costs no reference counting.
+final class EntityKind: @unchecked Sendable {
     let name: String
     let eventType: Int
     let keyField: Int
     let aggregators: [Aggregator]
-    /// ``aggregators`` as the hot path reads them.
-    let compiled: [CompiledAggregator]
-    /// The tile columns of all tile aggregators (see ``CompiledAggregator/columns``).
-    let columns: [TileColumn]
-    /// The filters of the aggregators that have one.
-    let filters: [CompiledFilter]
-    /// The words of an entity with no events.
-    let emptyWords: [UInt64]
-    /// The most words one event can add to an entity.
-    let maximumGrowth: Int
-    /// Words of region lengths at the start of an entity's words.
-    let headerWords: Int
     let ttl: Int64
     /// Reads taken before the event is applied (`last`).
-    let preReads: [(output: Int, read: FeatureRead)]
+    let preReads: [PlannedRead]
     /// Reads taken after the event is applied (windows).
-    let postReads: [(output: Int, read: FeatureRead)]
+    let postReads: [PlannedRead]
     /// Outputs of `time_since_previous` (read before applying, from the clock).
     let timeSinceReads: [Int]
+    /// The tables the hot path reads; valid while this object lives.
+    let program: KindProgram
 
     init(_ builder: EntityKindBuilder) {
         name = builder.name
@@ -134,35 +128,83 @@ final class EntityKind: Sendable {
             if case .tiles(let own) = a.kind { columns += own }
             compiled.append(CompiledAggregator(a, columns: first..<columns.count, filter: filterIndex))
         }
-        self.compiled = compiled
-        self.columns = columns
-        self.filters = filters
-        emptyWords = EntityState(aggregators: builder.aggregators).words
-        maximumGrowth = compiled.reduce(0) { $0 + $1.growth }
-        headerWords = EntityWords.headerWords(regions: compiled.count)
         ttl = builder.ttl
         preReads = builder.preReads
         postReads = builder.postReads
         timeSinceReads = builder.timeSinceReads
+        program = KindProgram(
+            keyField: builder.keyField, ttl: builder.ttl,
+            headerWords: EntityWords.headerWords(regions: compiled.count),
+            maximumGrowth: compiled.reduce(0) { $0 + $1.growth },
+            compiled: pin(compiled), columns: pin(columns), filters: pin(filters),
+            emptyWords: pin(EntityState(aggregators: builder.aggregators).words),
+            preReads: pin(builder.preReads), postReads: pin(builder.postReads), timeSinceReads: pin(builder.timeSinceReads))
+    }
+
+    deinit {
+        unpin(program.compiled)
+        unpin(program.columns)
+        unpin(program.filters)
+        unpin(program.emptyWords)
+        unpin(program.preReads)
+        unpin(program.postReads)
+        unpin(program.timeSinceReads)
     }
 }
 
-extension EntityKind {
+/// A feature read and the vector position it writes.
+struct PlannedRead: Sendable {
+    var output: Int
+    var read: FeatureRead
+}
+
+/// An ``EntityKind`` as the hot path reads it: its scalars, and its tables as
+/// plain pointers owned by the kind. A trivial value, so passing it costs no
+/// reference counting; valid only while its kind lives (the plan keeps it).
+struct KindProgram: @unchecked Sendable {
+    /// The event field holding the entity key.
+    let keyField: Int
+    let ttl: Int64
+    /// Words of region lengths at the start of an entity's words.
+    let headerWords: Int
+    /// The most words one event can add to an entity.
+    let maximumGrowth: Int
+    /// The aggregators as the hot path reads them.
+    let compiled: UnsafeBufferPointer<CompiledAggregator>
+    /// The tile columns of all tile aggregators (see ``CompiledAggregator/columns``).
+    let columns: UnsafeBufferPointer<TileColumn>
+    /// The filters of the aggregators that have one.
+    let filters: UnsafeBufferPointer<CompiledFilter>
+    /// The words of an entity with no events.
+    let emptyWords: UnsafeBufferPointer<UInt64>
+    let preReads: UnsafeBufferPointer<PlannedRead>
+    let postReads: UnsafeBufferPointer<PlannedRead>
+    let timeSinceReads: UnsafeBufferPointer<Int>
+
     /// Runs `body` on a scratch copy of `entity` (or of an entity with no
     /// events), with room for one event's growth; the copy is discarded.
     func withScratch<R>(copying entity: EntityWords?, _ body: (inout EntityWords) -> R) -> R {
         let count = entity?.count ?? emptyWords.count
         return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: count + maximumGrowth) { scratch in
             let words = scratch.baseAddress!
-            if let entity {
-                words.update(from: entity.words, count: count)
-            } else {
-                emptyWords.withUnsafeBufferPointer { words.update(from: $0.baseAddress!, count: count) }
-            }
+            words.update(from: entity?.words ?? UnsafeMutablePointer(mutating: emptyWords.baseAddress!), count: count)
             var copy = EntityWords(words: words, count: count, clock: entity?.clock ?? .min)
             return body(&copy)
         }
     }
+}
+
+/// A copy of `array` at a fixed address, for a ``KindProgram``; free it with ``unpin(_:)``.
+func pin<Element>(_ array: [Element]) -> UnsafeBufferPointer<Element> {
+    let buffer = UnsafeMutableBufferPointer<Element>.allocate(capacity: Swift.max(1, array.count))
+    _ = buffer.initialize(from: array)
+    return UnsafeBufferPointer(start: buffer.baseAddress, count: array.count)
+}
+
+func unpin<Element>(_ buffer: UnsafeBufferPointer<Element>) {
+    let mutable = UnsafeMutablePointer(mutating: buffer.baseAddress!)
+    mutable.deinitialize(count: buffer.count)
+    mutable.deallocate()
 }
 
 /// Collects an ``EntityKind``'s aggregators and reads while the plan is compiled.
@@ -172,8 +214,8 @@ struct EntityKindBuilder {
     let keyField: Int
     var aggregators: [Aggregator] = []
     var ttl: Int64 = 0
-    var preReads: [(output: Int, read: FeatureRead)] = []
-    var postReads: [(output: Int, read: FeatureRead)] = []
+    var preReads: [PlannedRead] = []
+    var postReads: [PlannedRead] = []
     var timeSinceReads: [Int] = []
 
     init(name: String, eventType: Int, keyField: Int) {
@@ -230,7 +272,7 @@ struct EntityKindBuilder {
             pending.append((output, find(.distinct(field: fieldIndex(name), isString: fieldType(name) == .string)), .distinct, nil))
         case .last:
             let a = find(.last(field: fieldIndex(feature.field!)))
-            preReads.append((output, FeatureRead(aggregator: a, operation: .last, column: 0)))
+            preReads.append(PlannedRead(output: output, read: FeatureRead(aggregator: a, operation: .last, column: 0)))
         case .timeSincePrevious:
             timeSinceReads.append(output)
         }
@@ -255,7 +297,7 @@ struct EntityKindBuilder {
                     offset += c.totalsWidth
                 }
             }
-            return (p.output, read)
+            return PlannedRead(output: p.output, read: read)
         }
     }
 }
@@ -269,31 +311,58 @@ enum SimpleRead: Sendable {
     case ratio(numerator: Int, denominator: Int, whenZero: Double)
 }
 
-/// The compiled form of one event type (a class, for the same reason as ``EntityKind``).
-final class EventPlan: Sendable {
+/// The compiled form of one event type (a class, for the same reason as
+/// ``EntityKind``; the hot path reads it through ``program``).
+final class EventPlan: @unchecked Sendable {
     let decoder: EventDecoder
     /// Indices into ``FeaturePlan/kinds``.
     let kinds: [Int]
+    /// The kinds themselves, which own what ``program`` points to.
+    let entityKinds: [EntityKind]
     let featureCount: Int
-    /// Raw, categorical and ratio features, in vector order.
-    let simpleReads: [(Int, SimpleRead)]
     /// The tables of categorical reads.
     let codeTables: [CodeTable]
-    /// Fields whose value hashes distinct counts need.
-    let hashFields: [Int]
-    let fieldTypes: [FieldType]
-    let allowedLateness: Int64
+    /// The tables the hot path reads; valid while this object lives.
+    let program: EventProgram
 
-    init(decoder: EventDecoder, kinds: [Int], featureCount: Int, simpleReads: [(Int, SimpleRead)], codeTables: [CodeTable], hashFields: [Int], fieldTypes: [FieldType], allowedLateness: Int64) {
+    init(decoder: EventDecoder, kinds: [(index: Int, kind: EntityKind)], featureCount: Int, simpleReads: [(Int, SimpleRead)], codeTables: [CodeTable], hashFields: [Int], fieldTypes: [FieldType], allowedLateness: Int64) {
         self.decoder = decoder
-        self.kinds = kinds
+        self.kinds = kinds.map(\.index)
+        entityKinds = kinds.map(\.kind)
         self.featureCount = featureCount
-        self.simpleReads = simpleReads
         self.codeTables = codeTables
-        self.hashFields = hashFields
-        self.fieldTypes = fieldTypes
-        self.allowedLateness = allowedLateness
+        program = EventProgram(
+            kindIndices: pin(kinds.map(\.index)), kinds: pin(kinds.map(\.kind.program)),
+            simpleReads: pin(simpleReads.map { PlannedSimpleRead(output: $0.0, read: $0.1) }),
+            hashFields: pin(hashFields), fieldTypes: pin(fieldTypes), allowedLateness: allowedLateness)
     }
+
+    deinit {
+        unpin(program.kindIndices)
+        unpin(program.kinds)
+        unpin(program.simpleReads)
+        unpin(program.hashFields)
+        unpin(program.fieldTypes)
+    }
+}
+
+/// An ``EventPlan`` as the hot path reads it (see ``KindProgram``).
+struct EventProgram: @unchecked Sendable {
+    /// The state table (``FeaturePlan/kinds`` index) of each kind in ``kinds``.
+    let kindIndices: UnsafeBufferPointer<Int>
+    let kinds: UnsafeBufferPointer<KindProgram>
+    /// Raw, categorical and ratio features, in vector order.
+    let simpleReads: UnsafeBufferPointer<PlannedSimpleRead>
+    /// Fields whose value hashes distinct counts need.
+    let hashFields: UnsafeBufferPointer<Int>
+    let fieldTypes: UnsafeBufferPointer<FieldType>
+    let allowedLateness: Int64
+}
+
+/// A ``SimpleRead`` and the vector position it writes.
+struct PlannedSimpleRead: Sendable {
+    var output: Int
+    var read: SimpleRead
 }
 
 /// A categorical encoding's table. Small tables (the usual case) are searched
