@@ -12,7 +12,11 @@ import Darwin
 /// problem is in a field Osprey ignores), extracts the declared fields, and
 /// checks their types. It never builds a tree and allocates only for strings
 /// longer than 15 bytes in declared fields.
-public struct EventDecoder: Sendable {
+///
+/// A class of constants: the stream keeps it in a runtime object next to the
+/// event it decodes into, and handing over a struct of a dozen arrays from
+/// there cost a retain and a release of each, per message.
+public final class EventDecoder: Sendable {
     /// How deeply undeclared values may nest.
     public static let maximumDepth = 64
 
