@@ -3,11 +3,41 @@ import OspreyModel
 
 /// Writes the decision record of one event, as described by
 /// `Topics/decisions.schema.json`.
-struct DecisionRecordWriter {
+///
+/// The parts that are the same in every record of the type (its name, the
+/// entity field, each feature's key) are encoded once, here, and copied into
+/// each record; a class, so the stream hands it over without copying them.
+final class DecisionRecordWriter {
     let eventType: String
     let entityField: String
     let featureNames: [String]
     let includeFeatures: Bool
+    /// `,"event_type":…,"entity_field":…,"entity":`
+    let typeAndEntityKey: [UInt8]
+    /// Per feature, its key in the `features` object (`"name":`, after a comma
+    /// for all but the first).
+    let featureKeys: [[UInt8]]
+
+    init(eventType: String, entityField: String, featureNames: [String], includeFeatures: Bool) {
+        self.eventType = eventType
+        self.entityField = entityField
+        self.featureNames = featureNames
+        self.includeFeatures = includeFeatures
+        var json = JSONText(capacity: 64)
+        json.raw(",\"event_type\":")
+        json.string(eventType)
+        json.raw(",\"entity_field\":")
+        json.string(entityField)
+        json.raw(",\"entity\":")
+        typeAndEntityKey = json.bytes
+        featureKeys = featureNames.enumerated().map { i, name in
+            var key = JSONText(capacity: name.utf8.count + 4)
+            if i > 0 { key.raw(",") }
+            key.string(name)
+            key.raw(":")
+            return key.bytes
+        }
+    }
 
     struct Source {
         var topic: String
@@ -24,11 +54,7 @@ struct DecisionRecordWriter {
         json.bytes.removeAll(keepingCapacity: true)
         json.raw("{\"event_id\":")
         json.string(eventID)
-        json.raw(",\"event_type\":")
-        json.string(eventType)
-        json.raw(",\"entity_field\":")
-        json.string(entityField)
-        json.raw(",\"entity\":")
+        json.bytes.append(contentsOf: typeAndEntityKey)
         json.string(entity)
         json.raw(",\"score\":")
         if let decider = verdict.decider {
@@ -86,10 +112,8 @@ struct DecisionRecordWriter {
         json.raw("}")
         if includeFeatures {
             json.raw(",\"features\":{")
-            for (i, name) in featureNames.enumerated() {
-                if i > 0 { json.raw(",") }
-                json.string(name)
-                json.raw(":")
+            for i in featureKeys.indices {
+                json.bytes.append(contentsOf: featureKeys[i])
                 json.number(vector.values[i])
             }
             json.raw("}")
