@@ -121,6 +121,22 @@ struct DaemonConfigTests {
         }
         json.string("a\"b\\c\n\u{01}")
         #expect(String(decoding: json.bytes, as: UTF8.self) == #"0.1,-0.0,1e-05,123456789,1e+300,null,null,5e-324,41.68,"a\"b\\c\n\u0001""#)
+        // Long shortest forms (17 digits, subnormals, the extremes) print as
+        // Swift's own description does, and read back to the same double.
+        var bits: UInt64 = 0x0123_4567_89AB_CDEF
+        var values: [Double] = [0.9734823498234123, -2.5e-310, 1.7976931348623157e308, -2.2250738585072014e-308, 123.45666666666668]
+        for _ in 0..<2000 {
+            bits = bits &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let v = Double(bitPattern: bits)
+            if v.isFinite && v != v.rounded(.towardZero) { values.append(v) }
+        }
+        for v in values {
+            var text = JSONText()
+            text.number(v)
+            let printed = String(decoding: text.bytes, as: UTF8.self)
+            #expect(printed == v.description)
+            #expect(Double(printed) == v)
+        }
     }
 
     @Test("several instances are refused when features follow an entity other than the message key")

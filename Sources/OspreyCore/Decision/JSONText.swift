@@ -52,7 +52,10 @@ public struct JSONText {
         if d == d.rounded(.towardZero) && abs(d) < 1e15 {
             integer(Int64(d))
         } else {
-            bytes.append(contentsOf: d.description.utf8)
+            // Prints straight into the bytes (see the TextOutputStream
+            // conformance below); `description` would make a String first,
+            // on the heap once it passes 15 bytes, as most scores do.
+            d.write(to: &self)
         }
     }
 
@@ -75,4 +78,11 @@ public struct JSONText {
 
     /// Appends `true` or `false`.
     public mutating func bool(_ b: Bool) { if b { raw("true") } else { raw("false") } }
+}
+
+/// Lets `Double.write(to:)` print into the text: the standard library hands
+/// a stream its digits as ASCII bytes (`_writeASCII`), with no String made.
+extension JSONText: TextOutputStream {
+    public mutating func write(_ string: String) { bytes += string.utf8 }
+    public mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
 }
