@@ -8,9 +8,6 @@ import OspreyModel
 /// entity field, each feature's key) are encoded once, here, and copied into
 /// each record; a class, so the stream hands it over without copying them.
 final class DecisionRecordWriter {
-    let eventType: String
-    let entityField: String
-    let featureNames: [String]
     let includeFeatures: Bool
     /// `,"event_type":…,"entity_field":…,"entity":`
     let typeAndEntityKey: [UInt8]
@@ -19,9 +16,6 @@ final class DecisionRecordWriter {
     let featureKeys: [[UInt8]]
 
     init(eventType: String, entityField: String, featureNames: [String], includeFeatures: Bool) {
-        self.eventType = eventType
-        self.entityField = entityField
-        self.featureNames = featureNames
         self.includeFeatures = includeFeatures
         var json = JSONText(capacity: 64)
         json.raw(",\"event_type\":")

@@ -83,6 +83,6 @@ public struct JSONText {
 /// Lets `Double.write(to:)` print into the text: the standard library hands
 /// a stream its digits as ASCII bytes (`_writeASCII`), with no String made.
 extension JSONText: TextOutputStream {
-    public mutating func write(_ string: String) { bytes += string.utf8 }
+    public mutating func write(_ string: String) { raw(string) }
     public mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
 }

@@ -216,7 +216,7 @@ extension FeatureEngine {
             }
         }
         guard let clock else { return nil }
-        let outputs = (kind.preReads.map(\.output) + kind.postReads.map(\.output)).sorted()
+        let outputs = (kind.program.preReads.map(\.output) + kind.program.postReads.map(\.output)).sorted()
         return (clock, outputs.map { (names[$0], vector.values[$0]) })
     }
 }

@@ -98,22 +98,15 @@ public struct FeaturePlan: Sendable {
 final class EntityKind: @unchecked Sendable {
     let name: String
     let eventType: Int
-    let keyField: Int
     let aggregators: [Aggregator]
-    let ttl: Int64
-    /// Reads taken before the event is applied (`last`).
-    let preReads: [PlannedRead]
-    /// Reads taken after the event is applied (windows).
-    let postReads: [PlannedRead]
-    /// Outputs of `time_since_previous` (read before applying, from the clock).
-    let timeSinceReads: [Int]
     /// The tables the hot path reads; valid while this object lives.
     let program: KindProgram
+
+    var ttl: Int64 { program.ttl }
 
     init(_ builder: EntityKindBuilder) {
         name = builder.name
         eventType = builder.eventType
-        keyField = builder.keyField
         aggregators = builder.aggregators
         var compiled: [CompiledAggregator] = []
         var columns: [TileColumn] = []
@@ -128,10 +121,6 @@ final class EntityKind: @unchecked Sendable {
             if case .tiles(let own) = a.kind { columns += own }
             compiled.append(CompiledAggregator(a, columns: first..<columns.count, filter: filterIndex))
         }
-        ttl = builder.ttl
-        preReads = builder.preReads
-        postReads = builder.postReads
-        timeSinceReads = builder.timeSinceReads
         program = KindProgram(
             keyField: builder.keyField, ttl: builder.ttl,
             headerWords: EntityWords.headerWords(regions: compiled.count),
@@ -164,6 +153,7 @@ struct PlannedRead: Sendable {
 struct KindProgram: @unchecked Sendable {
     /// The event field holding the entity key.
     let keyField: Int
+    /// Idle this long (ms) behind the stream time, an entity has expired.
     let ttl: Int64
     /// Words of region lengths at the start of an entity's words.
     let headerWords: Int
@@ -177,8 +167,11 @@ struct KindProgram: @unchecked Sendable {
     let filters: UnsafeBufferPointer<CompiledFilter>
     /// The words of an entity with no events.
     let emptyWords: UnsafeBufferPointer<UInt64>
+    /// Reads taken before the event is applied (`last`).
     let preReads: UnsafeBufferPointer<PlannedRead>
+    /// Reads taken after the event is applied (windows).
     let postReads: UnsafeBufferPointer<PlannedRead>
+    /// Outputs of `time_since_previous` (read before applying, from the clock).
     let timeSinceReads: UnsafeBufferPointer<Int>
 
     /// Runs `body` on a scratch copy of `entity` (or of an entity with no
@@ -315,8 +308,6 @@ enum SimpleRead: Sendable {
 /// ``EntityKind``; the hot path reads it through ``program``).
 final class EventPlan: @unchecked Sendable {
     let decoder: EventDecoder
-    /// Indices into ``FeaturePlan/kinds``.
-    let kinds: [Int]
     /// The kinds themselves, which own what ``program`` points to.
     let entityKinds: [EntityKind]
     let featureCount: Int
@@ -327,7 +318,6 @@ final class EventPlan: @unchecked Sendable {
 
     init(decoder: EventDecoder, kinds: [(index: Int, kind: EntityKind)], featureCount: Int, simpleReads: [(Int, SimpleRead)], codeTables: [CodeTable], hashFields: [Int], fieldTypes: [FieldType], allowedLateness: Int64) {
         self.decoder = decoder
-        self.kinds = kinds.map(\.index)
         entityKinds = kinds.map(\.kind)
         self.featureCount = featureCount
         self.codeTables = codeTables
@@ -336,6 +326,9 @@ final class EventPlan: @unchecked Sendable {
             simpleReads: pin(simpleReads.map { PlannedSimpleRead(output: $0.0, read: $0.1) }),
             hashFields: pin(hashFields), fieldTypes: pin(fieldTypes), allowedLateness: allowedLateness)
     }
+
+    /// Indices into ``FeaturePlan/kinds``.
+    var kinds: UnsafeBufferPointer<Int> { program.kindIndices }
 
     deinit {
         unpin(program.kindIndices)
