@@ -90,53 +90,6 @@ public struct HTTPServer: Sendable {
             case .failure(let status, let code, let message): return errorResponse(status, code, message)
             }
         }
-        /// Scores events through the stream and answers with one record or `{"results": [...]}`.
-        @Sendable func score(_ events: [[UInt8]], batch: Bool, explain: Bool, eventType: String?) async -> Response {
-            switch await mailbox.score(eventType: eventType, events: events, explain: explain) {
-            case .results(let results):
-                if !batch { return json(200, results[0]) }
-                var body: [UInt8] = Array(#"{"results":["#.utf8)
-                for (i, r) in results.enumerated() {
-                    if i > 0 { body.append(0x2C) }
-                    body += r
-                }
-                body += Array("]}".utf8)
-                return json(200, body)
-            case .failure(let status, let code, let message, let field, let index):
-                return errorResponse(status, code, message, field: field, index: index)
-            }
-        }
-        router.post("/v1/score") { request, context in
-            var request = request
-            let buffer = try await request.collectBody(upTo: settings.maxBodyBytes)
-            let bytes = Array(buffer.readableBytesView)
-            let explain = request.uri.queryParameters["explain"].map { $0 == "true" || $0 == "1" } ?? false
-            let eventType = request.uri.queryParameters["event_type"].map(String.init)
-            var events: [[UInt8]] = [bytes]
-            var batch = false
-            // A single event goes to the stream's decoder as it is (which
-            // reports what is wrong with it); only a body that may be a batch
-            // is parsed here first.
-            if Self.mayBeBatch(bytes) {
-                let value: JSONValue
-                do {
-                    value = try JSONReader.parse(bytes)
-                } catch {
-                    return errorResponse(400, "invalid_json", "the body is not JSON: \(error)")
-                }
-                guard case .object(let members) = value, members.count == 1, let list = members["events"] else {
-                    return await score(events, batch: false, explain: explain, eventType: eventType)
-                }
-                guard case .array(let items) = list else { return errorResponse(400, "wrong_type", "'events' must be an array of events", field: "events") }
-                guard !items.isEmpty else { return errorResponse(400, "empty", "'events' is empty", field: "events") }
-                guard items.count <= settings.maxBatch else {
-                    return errorResponse(413, "batch_too_large", "\(items.count) events is over the limit of \(settings.maxBatch) (http.max_batch)", field: "events")
-                }
-                events = items.map(JSONText.encode)
-                batch = true
-            }
-            return await score(events, batch: batch, explain: explain, eventType: eventType)
-        }
         // Model administration: each route is one call, needs the admin
         // token, and answers with what serves afterwards (or why nothing changed).
         let admin: @Sendable (Request, @Sendable (ModelManager, JSONValue) async throws(RegistryError) -> ModelChange) async throws -> Response = { request, action in
@@ -224,8 +177,12 @@ public struct HTTPServer: Sendable {
                 return try await models.deploy(live: live, challenger: challenger, mode: mode, canaryFraction: fraction)
             }
         }
+        // POST /v1/score never reaches the router: ScoreChannelHandler serves
+        // it on the event loop.
+        let route = ScoreRoute(settings: settings, mailbox: mailbox, metrics: requests)
         return Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ScoreChannelHandler(route: route)])),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "osprey"),
             logger: logger)
     }
@@ -262,6 +219,11 @@ func json(_ status: Int, _ bytes: [UInt8]) -> Response {
 }
 
 func errorResponse(_ status: Int, _ code: String, _ message: String, field: String? = nil, index: Int? = nil) -> Response {
+    json(status, errorBody(code, message, field: field, index: index))
+}
+
+/// The JSON body of an error answer: `{"error": code, "message": ..., "field": ..., "index": ...}`.
+func errorBody(_ code: String, _ message: String, field: String? = nil, index: Int? = nil) -> [UInt8] {
     var body = JSONText()
     body.raw(#"{"error":"#)
     body.string(code)
@@ -273,26 +235,11 @@ func errorResponse(_ status: Int, _ code: String, _ message: String, field: Stri
     }
     if let index { body.raw(#","index":\#(index)"#) }
     body.raw("}")
-    return json(status, body.bytes)
+    return body.bytes
 }
 
 /// Turns every error (unknown route, body too large, anything thrown) into a
 /// JSON answer with the right status, and counts requests per route and status.
-extension HTTPServer {
-    /// Whether a score request's body may be the batch form `{"events": ...}`:
-    /// an object whose first key is `events`. Anything else is one event.
-    static func mayBeBatch(_ body: [UInt8]) -> Bool {
-        var i = body.startIndex
-        func skipSpace() { while i < body.endIndex, [0x20, 0x09, 0x0A, 0x0D].contains(body[i]) { i += 1 } }
-        skipSpace()
-        guard i < body.endIndex, body[i] == UInt8(ascii: "{") else { return false }
-        i += 1
-        skipSpace()
-        let key = Array(#""events""#.utf8)
-        return body[i...].starts(with: key)
-    }
-}
-
 struct JSONErrors<Context: RequestContext>: RouterMiddleware {
     let metrics: RequestMetrics
 

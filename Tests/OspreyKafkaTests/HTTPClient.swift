@@ -48,4 +48,49 @@ enum HTTPClient {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// Writes `requests` (raw HTTP/1.1 text) to one connection in a single
+    /// write, then reads `count` answers (all, until the server closes, when nil).
+    /// Each answer needs a Content-Length.
+    static func pipelined(_ requests: [String], port: Int, count: Int? = nil) throws -> [Reply] {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(connected == 0, "connect to port \(port)")
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let out = Array(requests.joined().utf8)
+        var sent = 0
+        while sent < out.count {
+            let n = out[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            try #require(n > 0, "send")
+            sent += n
+        }
+        var input: [UInt8] = []
+        var replies: [Reply] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while count.map({ replies.count < $0 }) ?? true {
+            // Parse every complete answer in the buffer, then read more.
+            while let end = input.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let head = String(decoding: input[..<end.lowerBound], as: UTF8.self)
+                let lines = head.split(separator: "\r\n")
+                let status = Int(lines[0].split(separator: " ")[1])!
+                let length = try #require(lines.dropFirst().first { $0.lowercased().hasPrefix("content-length:") }
+                    .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }, "no Content-Length in \(head)")
+                guard input.count >= end.upperBound + length else { break }
+                replies.append(Reply(status: status, body: Array(input[end.upperBound..<end.upperBound + length])))
+                input.removeFirst(end.upperBound + length)
+            }
+            if let count, replies.count >= count { break }
+            let n = recv(fd, &chunk, chunk.count, 0)
+            if n <= 0 { break }
+            input += chunk[..<n]
+        }
+        return replies
+    }
 }

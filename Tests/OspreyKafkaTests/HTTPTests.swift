@@ -96,6 +96,30 @@ struct HTTPTests {
         let unknown = try call("GET", "\(base)/no/such/route")
         #expect(unknown.status == 404 && unknown.json?["error"]?.stringValue == "not_found")
 
+        // One connection, requests pipelined in a single write: the answers come
+        // back in order, score requests (served on the event loop) interleaved
+        // with routed ones, and a body over the limit does not derail the next.
+        let post = { (body: String, headers: String) in
+            "POST /v1/score HTTP/1.1\r\nHost: osprey\r\n\(headers)Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        }
+        let healthz = "GET /healthz HTTP/1.1\r\nHost: osprey\r\n\r\n"
+        let nowhere = "GET /nowhere HTTP/1.1\r\nHost: osprey\r\n\r\n"
+        let second = event.replacingOccurrences(of: "probe-1", with: "probe-2")
+        let replies = try HTTPClient.pipelined([
+            healthz, post(event, ""), post(second, ""), nowhere, post(String(repeating: " ", count: 70_000), ""),
+            post(#"{"events":[\#(second)]}"#, ""), post("{", ""), healthz,
+        ], port: port, count: 8)
+        #expect(replies.map(\.status) == [200, 200, 200, 404, 413, 200, 400, 200])
+        #expect(replies.count == 8 && replies[1].json?["event_id"]?.stringValue == "probe-1" && replies[2].json?["event_id"]?.stringValue == "probe-2")
+        #expect(replies.count == 8 && replies[5].json?["results"]?.arrayValue?.first?["score"] == replies[2].json?["score"])
+        // `Connection: close`: the answer, then the server closes (well before the client's 30 s read timeout).
+        let closeStarted = Date()
+        let closing = try HTTPClient.pipelined([post(event, "Connection: close\r\n")], port: port)
+        #expect(closing.map(\.status) == [200] && Date().timeIntervalSince(closeStarted) < 10)
+        // Bytes after it are a client error, answered after the score, not before it.
+        let afterClose = try HTTPClient.pipelined([post(event, "Connection: close\r\n"), healthz], port: port)
+        #expect(afterClose.first?.status == 200)
+
         // Metrics: Prometheus text whose counters match what happened.
         usleep(400_000)
         let metrics = try call("GET", "\(base)/metrics")
@@ -109,6 +133,8 @@ struct HTTPTests {
         #expect(value("osprey_invalid_events_total{") == Double(bad))
         #expect(value("osprey_events_consumed_total{") == 1001)
         #expect(value("osprey_http_requests_total{route=\"/v1/models/reload\",status=\"401\"}") == 2)
+        #expect(value("osprey_http_requests_total{route=\"/v1/score\",status=\"413\"}") == 2)
+        #expect(value("osprey_http_requests_total{route=\"/v1/score\",status=\"200\"}") == 8)
         #expect(value("osprey_ready ") == 1)
         #expect(value("osprey_checkpoint_duration_seconds_count") >= 1, "a checkpoint interval has passed")
         #expect(value("osprey_checkpoint_size_bytes") > 0)

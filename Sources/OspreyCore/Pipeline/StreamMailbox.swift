@@ -10,7 +10,8 @@ public final class StreamMailbox: Sendable {
     /// One request and where its answer goes.
     public enum Request: Sendable {
         /// Score raw events (JSON bytes) of `eventType` (nil: the only type).
-        case score(eventType: String?, events: [[UInt8]], explain: Bool, reply: CheckedContinuation<ScoreAnswer, Never>)
+        /// `reply` runs on the stream thread; it must hand the answer on, not work on it.
+        case score(eventType: String?, events: [[UInt8]], explain: Bool, reply: @Sendable (ScoreAnswer) -> Void)
         /// The current features of entity `id` of kind `entityField`.
         case entity(entityField: String, id: String, reply: CheckedContinuation<EntityAnswer, Never>)
         /// Serve with `lineup` from the next event on.
@@ -39,7 +40,9 @@ public final class StreamMailbox: Sendable {
 
     /// Scores events through the stream thread.
     public func score(eventType: String?, events: [[UInt8]], explain: Bool) async -> ScoreAnswer {
-        await withCheckedContinuation { post(.score(eventType: eventType, events: events, explain: explain, reply: $0)) }
+        await withCheckedContinuation { continuation in
+            post(.score(eventType: eventType, events: events, explain: explain, reply: { continuation.resume(returning: $0) }))
+        }
     }
 
     /// Reads an entity's features through the stream thread.

@@ -574,7 +574,7 @@ public final class StreamProcessor {
 
     func refuse(_ request: StreamMailbox.Request) {
         switch request {
-        case .score(_, _, _, let reply): reply.resume(returning: .failure(status: 503, code: "stopping", message: "the daemon is shutting down", field: nil, index: nil))
+        case .score(_, _, _, let reply): reply(.failure(status: 503, code: "stopping", message: "the daemon is shutting down", field: nil, index: nil))
         case .entity(_, _, let reply): reply.resume(returning: .failure(status: 503, code: "stopping", message: "the daemon is shutting down"))
         case .deploy(_, let reply): reply.resume(returning: .refused("the daemon is shutting down"))
         }
@@ -584,7 +584,7 @@ public final class StreamProcessor {
         for request in mailbox.take() {
             switch request {
             case .score(let typeName, let events, let explain, let reply):
-                reply.resume(returning: scoreForHTTP(typeName: typeName, events: events, explain: explain))
+                reply(scoreForHTTP(typeName: typeName, events: events, explain: explain))
             case .entity(let field, let id, let reply):
                 reply.resume(returning: describeEntity(field: field, id: id))
             case .deploy(let next, let reply):

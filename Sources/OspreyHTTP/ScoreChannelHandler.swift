@@ -1,0 +1,349 @@
+import Dispatch
+import Glibc
+import HummingbirdCore
+import HTTPTypes
+import NIOCore
+import NIOHTTPTypes
+import OspreyCore
+import OspreyJSON
+
+/// Serves `POST /v1/score` on the connection's event loop.
+///
+/// Scoring is the port's hot route. Through the router, each request hopped
+/// from the event loop to a task on Swift's cooperative pool, then to the
+/// stream thread, then back to the pool and to the event loop; the pool's
+/// share of that (task switches, reference counting, the router and its
+/// middleware) cost more CPU than the scoring. This handler sits between the
+/// HTTP codec and the router: it takes score requests, posts them to the
+/// stream thread's mailbox, and writes the answer from the event loop when the
+/// stream thread hands it back. Every other request goes on to the router.
+///
+/// Answers leave in request order. A request read while a score is pending, or
+/// a score request read while the router still owes an answer, waits here, and
+/// the connection stops reading until its turn; a pipelining client cannot
+/// make the handler buffer more than what one read delivers.
+final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// The route's path, as the request metrics name it.
+    static let path = "/v1/score"
+
+    /// A request part, or a decoding error, which the router answers (400)
+    /// and so must wait its turn like a request.
+    private enum Inbound {
+        case part(HTTPRequestPart)
+        case error(any Error)
+    }
+
+    private enum State: Equatable {
+        /// Between requests.
+        case idle
+        /// Passing a request's parts to the router.
+        case routing
+        /// Reading a score request's body.
+        case reading
+        /// Waiting for the stream thread's answer.
+        case scoring
+    }
+
+    /// A score request being read or scored.
+    private struct Pending {
+        var explain: Bool
+        var eventType: String?
+        var closeAfter: Bool
+        var started: UInt64
+        var body: [UInt8] = []
+        var tooLarge: Bool
+    }
+
+    private let route: ScoreRoute
+    private var state = State.idle
+    private var pending: Pending?
+    /// Requests passed to the router whose answer has not ended yet.
+    private var unanswered = 0
+    /// What was read while it could not be handled yet, oldest first.
+    private var held = CircularBuffer<Inbound>()
+    private var readPending = false
+    /// Whether parts went to the router since the last read-complete event.
+    private var forwarded = false
+    private var context: ChannelHandlerContext?
+    private var date = HTTPDate()
+
+    init(route: ScoreRoute) {
+        self.route = route
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if state == .scoring || !held.isEmpty {
+            held.append(.part(part))
+            return
+        }
+        handle(part, context: context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if state == .scoring || !held.isEmpty {
+            held.append(.error(error))
+            return
+        }
+        context.fireErrorCaught(error)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        forwarded = false
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if state == .scoring || !held.isEmpty {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let ended: Bool
+        if case .end = unwrapOutboundIn(data) { ended = true } else { ended = false }
+        context.write(data, promise: promise)
+        if ended {
+            unanswered -= 1
+            if unanswered == 0 { resume(context: context) }
+        }
+    }
+
+    private func handle(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch (state, part) {
+        case (.idle, .head(let head)):
+            guard head.method == .post, let uri = ScoreRoute.scoreURI(head) else {
+                unanswered += 1
+                state = .routing
+                forward(part, context: context)
+                return
+            }
+            if unanswered > 0 {
+                held.append(.part(part))
+                return
+            }
+            let declared = head.headerFields[.contentLength].flatMap { Int($0) } ?? 0
+            let query = uri.queryParameters
+            pending = Pending(
+                explain: query["explain"].map { $0 == "true" || $0 == "1" } ?? false,
+                eventType: query["event_type"].map(String.init),
+                closeAfter: head.headerFields[.connection]?.lowercased() == "close",
+                started: DispatchTime.now().uptimeNanoseconds,
+                tooLarge: declared > route.settings.maxBodyBytes)
+            state = .reading
+        case (.routing, _):
+            if case .end = part { state = .idle }
+            forward(part, context: context)
+        case (.reading, .body(let buffer)):
+            guard pending?.tooLarge == false else { return }
+            if pending!.body.count + buffer.readableBytes > route.settings.maxBodyBytes {
+                pending!.tooLarge = true
+                pending!.body = []
+            } else {
+                pending!.body.append(contentsOf: buffer.readableBytesView)
+            }
+        case (.reading, .end):
+            score(context: context)
+        default:
+            // Out of order (the codec never does this); the router reports it.
+            forward(part, context: context)
+        }
+    }
+
+    private func forward(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        forwarded = true
+        context.fireChannelRead(wrapInboundOut(part))
+    }
+
+    /// Parses the read request and posts it to the stream thread, or answers at once.
+    private func score(context: ChannelHandlerContext) {
+        guard let request = pending else { return }
+        if request.tooLarge {
+            return answer(ScoreRoute.failure(413, "too_large", "the body is larger than http.max_body_bytes (\(route.settings.maxBodyBytes) bytes)"), context: context)
+        }
+        switch route.events(in: request.body) {
+        case .failure(let failure):
+            answer(failure, context: context)
+        case .success(let (events, batch)):
+            state = .scoring
+            pending!.body = []
+            let loop = context.eventLoop
+            let handler = NIOLoopBound(self, eventLoop: loop)
+            route.mailbox.post(.score(eventType: request.eventType, events: events, explain: request.explain) { answer in
+                loop.execute { handler.value.scored(answer, batch: batch) }
+            })
+        }
+    }
+
+    /// The stream thread's answer, back on the event loop.
+    private func scored(_ answer: ScoreAnswer, batch: Bool) {
+        guard state == .scoring, let context else { return }
+        self.answer(ScoreRoute.response(answer, batch: batch), context: context)
+    }
+
+    private func answer(_ response: ScoreRoute.Response, context: ChannelHandlerContext) {
+        let request = pending!
+        pending = nil
+        state = .idle
+        var head = HTTPResponse(status: .init(code: response.status))
+        head.headerFields[.contentType] = "application/json"
+        head.headerFields[.contentLength] = String(response.body.count)
+        head.headerFields[.server] = "osprey"
+        head.headerFields[.date] = date.now()
+        if request.closeAfter { head.headerFields[.connection] = "close" }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: response.body))), promise: nil)
+        if request.closeAfter {
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        route.metrics.record(route: Self.path, status: response.status,
+                             seconds: Double(DispatchTime.now().uptimeNanoseconds - request.started) / 1e9)
+        if !request.closeAfter { resume(context: context) }
+    }
+
+    /// Handles the held parts that may go now, and reads again once none wait.
+    private func resume(context: ChannelHandlerContext) {
+        while let next = held.first, state != .scoring {
+            switch next {
+            case .part(let part):
+                if case .head(let head) = part, state == .idle, unanswered > 0, head.method == .post, ScoreRoute.scoreURI(head) != nil {
+                    break
+                }
+                held.removeFirst()
+                handle(part, context: context)
+                continue
+            case .error(let error):
+                held.removeFirst()
+                context.fireErrorCaught(error)
+                continue
+            }
+            break
+        }
+        // The router's channel hands parts on at read-complete; held parts
+        // passed on outside a read need one of their own.
+        if forwarded {
+            forwarded = false
+            context.fireChannelReadComplete()
+        }
+        if readPending && state != .scoring && held.isEmpty {
+            readPending = false
+            context.read()
+        }
+    }
+}
+
+/// What the score route needs: its limits, the stream's mailbox, and the request metrics.
+struct ScoreRoute: Sendable {
+    let settings: HTTPSettings
+    let mailbox: StreamMailbox
+    let metrics: RequestMetrics
+
+    /// A finished answer: status and JSON body.
+    struct Response: Error {
+        var status: Int
+        var body: [UInt8]
+    }
+
+    /// The request's URI when its path is the score route.
+    static func scoreURI(_ head: HTTPRequest) -> URI? {
+        let uri = URI(head.path ?? "")
+        return uri.path == ScoreChannelHandler.path || uri.path == ScoreChannelHandler.path + "/" ? uri : nil
+    }
+
+    /// The events of a score request's body: the body itself (one event, which
+    /// the stream's decoder checks), or the items of `{"events": [...]}`.
+    func events(in body: [UInt8]) -> Result<(events: [[UInt8]], batch: Bool), Response> {
+        // Only a body that may be a batch is parsed here; a single event goes
+        // to the stream's decoder as it is, which reports what is wrong with it.
+        guard Self.mayBeBatch(body) else { return .success(([body], false)) }
+        let value: JSONValue
+        do {
+            value = try JSONReader.parse(body)
+        } catch {
+            return .failure(Self.failure(400, "invalid_json", "the body is not JSON: \(error)"))
+        }
+        guard case .object(let members) = value, members.count == 1, let list = members["events"] else {
+            return .success(([body], false))
+        }
+        guard case .array(let items) = list else { return .failure(Self.failure(400, "wrong_type", "'events' must be an array of events", field: "events")) }
+        guard !items.isEmpty else { return .failure(Self.failure(400, "empty", "'events' is empty", field: "events")) }
+        guard items.count <= settings.maxBatch else {
+            return .failure(Self.failure(413, "batch_too_large", "\(items.count) events is over the limit of \(settings.maxBatch) (http.max_batch)", field: "events"))
+        }
+        return .success((items.map(JSONText.encode), true))
+    }
+
+    /// Whether a body may be the batch form `{"events": ...}`: an object whose
+    /// first key is `events`. Anything else is one event.
+    static func mayBeBatch(_ body: [UInt8]) -> Bool {
+        var i = body.startIndex
+        func skipSpace() { while i < body.endIndex, [0x20, 0x09, 0x0A, 0x0D].contains(body[i]) { i += 1 } }
+        skipSpace()
+        guard i < body.endIndex, body[i] == UInt8(ascii: "{") else { return false }
+        i += 1
+        skipSpace()
+        return body[i...].starts(with: #""events""#.utf8)
+    }
+
+    /// The HTTP answer for the stream's answer: one record, or `{"results": [...]}` for a batch.
+    static func response(_ answer: ScoreAnswer, batch: Bool) -> Response {
+        switch answer {
+        case .results(let results):
+            if !batch { return Response(status: 200, body: results[0]) }
+            var body = Array(#"{"results":["#.utf8)
+            body.reserveCapacity(results.reduce(16) { $0 + $1.count + 1 })
+            for (i, r) in results.enumerated() {
+                if i > 0 { body.append(UInt8(ascii: ",")) }
+                body += r
+            }
+            body += "]}".utf8
+            return Response(status: 200, body: body)
+        case .failure(let status, let code, let message, let field, let index):
+            return failure(status, code, message, field: field, index: index)
+        }
+    }
+
+    /// A JSON error answer.
+    static func failure(_ status: Int, _ code: String, _ message: String, field: String? = nil, index: Int? = nil) -> Response {
+        Response(status: status, body: errorBody(code, message, field: field, index: index))
+    }
+}
+
+/// The `Date` header's value, formatted once per second (RFC 9110 IMF-fixdate).
+struct HTTPDate {
+    private var second = -1
+    private var text = ""
+
+    /// The current time as an IMF-fixdate, e.g. `Tue, 24 Nov 2026 04:30:00 GMT`.
+    mutating func now() -> String {
+        var t = time(nil)
+        if t != second {
+            second = t
+            var parts = tm()
+            gmtime_r(&t, &parts)
+            let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+            func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+            text = "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+        }
+        return text
+    }
+}
