@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import HummingbirdCore
 import NIOCore
 import OspreyCore
 import OspreyJSON
@@ -182,7 +183,7 @@ public struct HTTPServer: Sendable {
         let route = ScoreRoute(settings: settings, mailbox: mailbox, metrics: requests)
         return Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ScoreChannelHandler(route: route)])),
+            server: HTTPServerBuilder { responder in ScoringHTTP1Channel(responder: responder, route: route) },
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "osprey"),
             logger: logger)
     }
