@@ -116,6 +116,10 @@ struct HTTPTests {
         let closeStarted = Date()
         let closing = try HTTPClient.pipelined([post(event, "Connection: close\r\n")], port: port)
         #expect(closing.map(\.status) == [200] && Date().timeIntervalSince(closeStarted) < 10)
+        // HTTP/1.0 closes unless the client asks to keep the connection.
+        let body10 = event.replacingOccurrences(of: "probe-1", with: "probe-3")
+        let http10 = try HTTPClient.pipelined(["POST /v1/score HTTP/1.0\r\nContent-Length: \(body10.utf8.count)\r\n\r\n\(body10)"], port: port)
+        #expect(http10.map(\.status) == [200] && http10.first?.json?["event_id"]?.stringValue == "probe-3")
         // Bytes after it are a client error, answered after the score, not before it.
         let afterClose = try HTTPClient.pipelined([post(event, "Connection: close\r\n"), healthz], port: port)
         #expect(afterClose.first?.status == 200)
@@ -134,7 +138,7 @@ struct HTTPTests {
         #expect(value("osprey_events_consumed_total{") == 1001)
         #expect(value("osprey_http_requests_total{route=\"/v1/models/reload\",status=\"401\"}") == 2)
         #expect(value("osprey_http_requests_total{route=\"/v1/score\",status=\"413\"}") == 2)
-        #expect(value("osprey_http_requests_total{route=\"/v1/score\",status=\"200\"}") == 8)
+        #expect(value("osprey_http_requests_total{route=\"/v1/score\",status=\"200\"}") == 9)
         #expect(value("osprey_ready ") == 1)
         #expect(value("osprey_checkpoint_duration_seconds_count") >= 1, "a checkpoint interval has passed")
         #expect(value("osprey_checkpoint_size_bytes") > 0)
