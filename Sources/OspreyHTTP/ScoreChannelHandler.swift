@@ -23,8 +23,8 @@ import OspreyJSON
 ///
 /// Answers leave in request order. A request read while a score is pending, or
 /// a score request read while the router still owes an answer, waits here, and
-/// the connection stops reading until its turn; a pipelining client cannot
-/// make the handler buffer more than what one read delivers.
+/// the connection stops reading until it has gone on; a pipelining client
+/// cannot make the handler hold more than what two reads deliver.
 final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -111,7 +111,10 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if state == .scoring || !held.isEmpty {
+        // Only a client that sent more than one request at a time is held
+        // back: stopping reads for every score would cost two epoll_ctl
+        // calls per request.
+        if !held.isEmpty {
             readPending = true
         } else {
             context.read()
@@ -254,7 +257,7 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             forwarded = false
             context.fireChannelReadComplete()
         }
-        if readPending && state != .scoring && held.isEmpty {
+        if readPending && held.isEmpty {
             readPending = false
             context.read()
         }
