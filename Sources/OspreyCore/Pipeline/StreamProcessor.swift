@@ -129,7 +129,9 @@ public final class StreamProcessor {
                 eventType: type.name, entityField: entity, featureNames: type.featureNames, includeFeatures: config.output.includeFeatures)
             let runtime = EventTypeRuntime(
                 decoder: plan.decoder(forEventType: index), writer: writer,
-                keyField: type.fields.firstIndex { $0.name == entity }!, vector: engine.makeVector(eventType: index))
+                keyField: type.fields.firstIndex { $0.name == entity }!,
+                keyKind: engine.entityKinds(ofEventType: index).first { $0.field == entity }?.kind,
+                vector: engine.makeVector(eventType: index))
             runtime.rules = config.policy.rules.enumerated().compactMap { r, rule in
                 type.featureNames.firstIndex(of: rule.feature).map { (r, $0) }
             }
@@ -615,19 +617,23 @@ public final class StreamProcessor {
         let type = types[typeIndex]
         let spec = config.spec.eventTypes[typeIndex]
         var results: [[UInt8]] = []
-        var event = type.decoder.makeEvent()
-        var vector = engine.makeVector(eventType: typeIndex)
+        results.reserveCapacity(events.count)
+        // The type's event and vector are the stream's scratch space, free
+        // between events, which is when the mailbox is served.
         for (index, bytes) in events.enumerated() {
             let started = DispatchTime.now().uptimeNanoseconds
             do throws(EventError) {
-                try type.decoder.decode(bytes, into: &event)
+                try type.decoder.decode(bytes, into: &type.event)
             } catch {
                 return .failure(status: 400, code: error.reason.code, message: error.message, field: error.field, index: events.count > 1 ? index : nil)
             }
+            let event = type.event
             let key = event.strings[type.keyField] ?? event.id
-            let owner = partitions.first { $0.value.eventType == typeIndex && $0.value.state.tables.contains { $0.entity(key) != nil } }?.value
+            // The partition that holds the key's entity; any of the type's partitions when none does.
+            let owner = type.keyKind.flatMap { k in partitions.values.first { $0.eventType == typeIndex && $0.state.tables[k].contains(key) } }
                 ?? partitions.values.first { $0.eventType == typeIndex }
-            engine.preview(event, eventType: typeIndex, state: owner?.state ?? emptyStates[typeIndex], into: &vector)
+            engine.preview(event, eventType: typeIndex, state: owner?.state ?? emptyStates[typeIndex], into: &type.vector)
+            let vector = type.vector
             let verdict = decide(vector, rules: type.rules, entity: key)
             var json = JSONText(capacity: 1024)
             httpWriters[typeIndex].write(
@@ -1106,6 +1112,8 @@ final class EventTypeRuntime {
     let writer: DecisionRecordWriter
     /// The field decisions are keyed by.
     let keyField: Int
+    /// The entity kind that follows the key field, if a feature does.
+    let keyKind: Int?
     var event: DecodedEvent
     var vector: FeatureVector
     /// The policy's rules that read this type's features: (rule, feature position).
@@ -1114,10 +1122,11 @@ final class EventTypeRuntime {
     var vectors: UInt64 = 0
     var missing: [UInt64]
 
-    init(decoder: EventDecoder, writer: DecisionRecordWriter, keyField: Int, vector: FeatureVector) {
+    init(decoder: EventDecoder, writer: DecisionRecordWriter, keyField: Int, keyKind: Int?, vector: FeatureVector) {
         self.decoder = decoder
         self.writer = writer
         self.keyField = keyField
+        self.keyKind = keyKind
         event = decoder.makeEvent()
         self.vector = vector
         missing = Array(repeating: 0, count: vector.values.count)

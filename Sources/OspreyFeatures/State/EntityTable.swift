@@ -82,6 +82,12 @@ public struct EntityTable: Sendable {
         shards.withUnsafeBufferPointer { $0[Self.shard(ofHash: hash)].read(key, hash: hash, body) }
     }
 
+    /// Whether entity `key` is held (expired or not), without copying its state.
+    public func contains(_ key: String) -> Bool {
+        var key = key
+        return key.withUTF8 { bytes in read(bytes, hash: hash(bytes)) { $0 != nil } }
+    }
+
     /// The state of entity `key`, if held.
     public func entity(_ key: String) -> EntityState? {
         var key = key
