@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
-import Logging
 import HummingbirdCore
+import Logging
 import NIOCore
 import OspreyCore
 import OspreyJSON

@@ -1,5 +1,9 @@
 import Dispatch
+#if canImport(Glibc)
 import Glibc
+#else
+import Darwin
+#endif
 import HummingbirdCore
 import Logging
 import NIOCore

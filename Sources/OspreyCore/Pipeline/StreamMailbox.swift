@@ -38,13 +38,6 @@ public final class StreamMailbox: Sendable {
         waker.withLock { $0 }?.wake()
     }
 
-    /// Scores events through the stream thread.
-    public func score(eventType: String?, events: [[UInt8]], explain: Bool) async -> ScoreAnswer {
-        await withCheckedContinuation { continuation in
-            post(.score(eventType: eventType, events: events, explain: explain, reply: { continuation.resume(returning: $0) }))
-        }
-    }
-
     /// Reads an entity's features through the stream thread.
     public func entity(field: String, id: String) async -> EntityAnswer {
         await withCheckedContinuation { post(.entity(entityField: field, id: id, reply: $0)) }
