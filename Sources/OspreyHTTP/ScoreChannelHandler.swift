@@ -79,6 +79,8 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var forwarded = false
     private var context: ChannelHandlerContext?
     private var date = HTTPDate()
+    /// Answered a malformed request; the connection is closing and reads nothing more.
+    private var closing = false
 
     init(route: ScoreRoute) {
         self.route = route
@@ -94,6 +96,7 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        if closing { return }
         if state == .scoring || !held.isEmpty {
             held.append(.part(part))
             return
@@ -102,11 +105,32 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if state == .scoring || !held.isEmpty {
+        // Behind a request the router is answering, the error waits its turn.
+        if state == .scoring || !held.isEmpty || (state == .idle && unanswered > 0) {
             held.append(.error(error))
             return
         }
-        context.fireErrorCaught(error)
+        fail(error, context: context)
+    }
+
+    /// A request NIO's decoder refused (malformed, or headers over its
+    /// limits) gets a JSON error, as every other bad request does, and the
+    /// connection closes: nothing after it can be framed. Other errors, and
+    /// errors while the router owes an answer or reads a body, go to the router.
+    private func fail(_ error: any Error, context: ChannelHandlerContext) {
+        guard let parserError = error as? HTTPParserError, unanswered == 0, state != .routing else {
+            context.fireErrorCaught(error)
+            return
+        }
+        closing = true
+        held.removeAll()
+        pending = nil
+        state = .idle
+        let response = parserError == .headerOverflow
+            ? ScoreRoute.failure(431, "headers_too_large", "the request's headers are over the server's limits")
+            : ScoreRoute.failure(400, "malformed_http", "the request is not valid HTTP/1.1 (\(parserError))")
+        write(response, version: .http1_1, keepAlive: false, context: context)
+        route.metrics.record(route: "unmatched", status: response.status, seconds: 0)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -213,28 +237,33 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let request = pending!
         pending = nil
         state = .idle
+        write(response, version: request.version, keepAlive: request.keepAlive, context: context)
+        route.metrics.record(route: Self.path, status: response.status,
+                             seconds: Double(DispatchTime.now().uptimeNanoseconds - request.started) / 1e9)
+        if request.keepAlive { resume(context: context) }
+    }
+
+    /// Writes a JSON answer; closes the connection after it unless `keepAlive`.
+    private func write(_ response: ScoreRoute.Response, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
         var headers = HTTPHeaders([
             ("content-type", "application/json"), ("content-length", String(response.body.count)),
             ("server", "osprey"), ("date", date.now()),
         ])
         // HTTP/1.1 keeps the connection by default, HTTP/1.0 closes it.
-        if !request.keepAlive {
+        if !keepAlive {
             headers.add(name: "connection", value: "close")
-        } else if request.version.major == 1 && request.version.minor == 0 {
+        } else if version.major == 1 && version.minor == 0 {
             headers.add(name: "connection", value: "keep-alive")
         }
-        let head = HTTPResponseHead(version: request.version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+        let head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
-        if !request.keepAlive {
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
-        } else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
-        route.metrics.record(route: Self.path, status: response.status,
-                             seconds: Double(DispatchTime.now().uptimeNanoseconds - request.started) / 1e9)
-        if request.keepAlive { resume(context: context) }
     }
 
     /// Handles the held parts that may go now, and reads again once none wait.
@@ -249,8 +278,10 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 handle(part, context: context)
                 continue
             case .error(let error):
+                if state == .idle && unanswered > 0 { break }
                 held.removeFirst()
-                context.fireErrorCaught(error)
+                fail(error, context: context)
+                if closing { return }
                 continue
             }
             break

@@ -124,6 +124,13 @@ struct HTTPTests {
         let afterClose = try HTTPClient.pipelined([post(event, "Connection: close\r\n"), healthz], port: port)
         #expect(afterClose.first?.status == 200)
 
+        // Malformed HTTP gets a JSON error too, and the connection closes;
+        // behind a request the router is answering, it waits its turn.
+        let garbage = try HTTPClient.pipelined(["NOT HTTP AT ALL\r\n\r\n"], port: port)
+        #expect(garbage.map(\.status) == [400] && garbage.first?.json?["error"]?.stringValue == "malformed_http", "\(garbage.map(\.text))")
+        let behind = try HTTPClient.pipelined([healthz, "NOT HTTP AT ALL\r\n\r\n"], port: port)
+        #expect(behind.map(\.status) == [200, 400] && behind.last?.json?["error"]?.stringValue == "malformed_http", "\(behind.map(\.text))")
+
         // Metrics: Prometheus text whose counters match what happened.
         usleep(400_000)
         let metrics = try call("GET", "\(base)/metrics")
