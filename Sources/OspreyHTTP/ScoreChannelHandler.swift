@@ -38,8 +38,8 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The route's path, as the request metrics name it.
     static let path = "/v1/score"
 
-    /// A request part, or a decoding error, which the router answers (400)
-    /// and so must wait its turn like a request.
+    /// A request part, or an error from the decoder, which is answered in
+    /// its turn like a request.
     private enum Inbound {
         case part(HTTPServerRequestPart)
         case error(any Error)
