@@ -79,7 +79,7 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var forwarded = false
     private var context: ChannelHandlerContext?
     private var date = HTTPDate()
-    /// Answered a malformed request; the connection is closing and reads nothing more.
+    /// Answered the last request this connection gets; it is closing and reads nothing more.
     private var closing = false
 
     init(route: ScoreRoute) {
@@ -183,6 +183,17 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 started: DispatchTime.now().uptimeNanoseconds,
                 tooLarge: declared > route.settings.maxBodyBytes)
             state = .reading
+            // A client that asks before sending its body (curl does above
+            // 1 MB) hears at once: go on, or too large and the connection closes.
+            if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                if pending!.tooLarge {
+                    pending!.keepAlive = false
+                    closing = true
+                    answer(tooLarge, context: context)
+                } else {
+                    context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+                }
+            }
         case (.routing, _):
             if case .end = part { state = .idle }
             forward(part, context: context)
@@ -207,12 +218,14 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(wrapInboundOut(part))
     }
 
+    private var tooLarge: ScoreRoute.Response {
+        ScoreRoute.failure(413, "too_large", "the body is larger than http.max_body_bytes (\(route.settings.maxBodyBytes) bytes)")
+    }
+
     /// Parses the read request and posts it to the stream thread, or answers at once.
     private func score(context: ChannelHandlerContext) {
         guard let request = pending else { return }
-        if request.tooLarge {
-            return answer(ScoreRoute.failure(413, "too_large", "the body is larger than http.max_body_bytes (\(route.settings.maxBodyBytes) bytes)"), context: context)
-        }
+        if request.tooLarge { return answer(tooLarge, context: context) }
         switch route.events(in: request.body) {
         case .failure(let failure):
             answer(failure, context: context)

@@ -50,7 +50,7 @@ enum HTTPClient {
 
     /// Writes `requests` (raw HTTP/1.1 text) to one connection in a single
     /// write, then reads `count` answers (all, until the server closes, when nil).
-    /// Each answer needs a Content-Length.
+    /// Each final answer needs a Content-Length.
     static func pipelined(_ requests: [String], port: Int, count: Int? = nil) throws -> [Reply] {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
@@ -80,7 +80,8 @@ enum HTTPClient {
                 let head = String(decoding: input[..<end.lowerBound], as: UTF8.self)
                 let lines = head.split(separator: "\r\n")
                 let status = Int(lines[0].split(separator: " ")[1])!
-                let length = try #require(lines.dropFirst().first { $0.lowercased().hasPrefix("content-length:") }
+                // An interim answer (100 Continue) has no body.
+                let length = status < 200 ? 0 : try #require(lines.dropFirst().first { $0.lowercased().hasPrefix("content-length:") }
                     .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }, "no Content-Length in \(head)")
                 guard input.count >= end.upperBound + length else { break }
                 replies.append(Reply(status: status, body: Array(input[end.upperBound..<end.upperBound + length])))

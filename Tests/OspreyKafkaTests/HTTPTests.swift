@@ -124,6 +124,12 @@ struct HTTPTests {
         let afterClose = try HTTPClient.pipelined([post(event, "Connection: close\r\n"), healthz], port: port)
         #expect(afterClose.first?.status == 200)
 
+        // `Expect: 100-continue`: go on, or a 413 at once (before any body) and the connection closes.
+        let expecting = try HTTPClient.pipelined([post(event, "Expect: 100-continue\r\n")], port: port, count: 2)
+        #expect(expecting.map(\.status) == [100, 200])
+        let refused = try HTTPClient.pipelined(["POST /v1/score HTTP/1.1\r\nHost: osprey\r\nExpect: 100-continue\r\nContent-Length: 70000\r\n\r\n"], port: port)
+        #expect(refused.map(\.status) == [413] && refused.first?.json?["error"]?.stringValue == "too_large")
+
         // Malformed HTTP gets a JSON error too, and the connection closes;
         // behind a request the router is answering, it waits its turn.
         let garbage = try HTTPClient.pipelined(["NOT HTTP AT ALL\r\n\r\n"], port: port)
@@ -144,8 +150,8 @@ struct HTTPTests {
         #expect(value("osprey_invalid_events_total{") == Double(bad))
         #expect(value("osprey_events_consumed_total{") == 1001)
         #expect(value("osprey_http_requests_total{route=\"/v1/models/reload\",status=\"401\"}") == 2)
-        #expect(value("osprey_http_requests_total{route=\"/v1/score\",status=\"413\"}") == 2)
-        #expect(value("osprey_http_requests_total{route=\"/v1/score\",status=\"200\"}") == 9)
+        #expect(value("osprey_http_requests_total{route=\"/v1/score\",status=\"413\"}") == 3)
+        #expect(value("osprey_http_requests_total{route=\"/v1/score\",status=\"200\"}") == 10)
         #expect(value("osprey_ready ") == 1)
         #expect(value("osprey_checkpoint_duration_seconds_count") >= 1, "a checkpoint interval has passed")
         #expect(value("osprey_checkpoint_size_bytes") > 0)
