@@ -18,7 +18,13 @@ public final class StreamMailbox: Sendable {
         case deploy(ModelLineup, reply: CheckedContinuation<DeployAnswer, Never>)
     }
 
-    private let pending = Mutex<[Request]>([])
+    /// Waiting requests; once closed, none are taken any more.
+    private struct Queue {
+        var requests: [Request] = []
+        var closed = false
+    }
+
+    private let pending = Mutex(Queue())
     // The wake function sits in a class box: a bare closure stored in a
     // generic Mutex is re-wrapped in reabstraction thunks on every inout
     // access, and the chain grows with each request.
@@ -32,10 +38,14 @@ public final class StreamMailbox: Sendable {
     /// An empty mailbox.
     public init() {}
 
-    /// Posts a request and wakes the stream thread.
+    /// Posts a request and wakes the stream thread; once the stream has
+    /// stopped, refuses it at once (503).
     public func post(_ request: Request) {
-        pending.withLock { $0.append(request) }
-        waker.withLock { $0 }?.wake()
+        let accepted = pending.withLock { queue in
+            if !queue.closed { queue.requests.append(request) }
+            return !queue.closed
+        }
+        if accepted { waker.withLock { $0 }?.wake() } else { Self.refuse(request) }
     }
 
     /// Reads an entity's features through the stream thread.
@@ -54,13 +64,34 @@ public final class StreamMailbox: Sendable {
     }
 
     /// Whether a request is waiting.
-    var hasRequests: Bool { pending.withLock { !$0.isEmpty } }
+    var hasRequests: Bool { pending.withLock { !$0.requests.isEmpty } }
 
     func take() -> [Request] {
-        pending.withLock { requests in
-            let taken = requests
-            requests.removeAll()
+        pending.withLock { queue in
+            let taken = queue.requests
+            queue.requests.removeAll()
             return taken
+        }
+    }
+
+    /// The stream has stopped: refuses what waits and everything posted later,
+    /// so that no HTTP request waits for an answer that will not come.
+    func close() {
+        setWaker(nil)
+        let left = pending.withLock { queue in
+            queue.closed = true
+            let left = queue.requests
+            queue.requests.removeAll()
+            return left
+        }
+        for request in left { Self.refuse(request) }
+    }
+
+    static func refuse(_ request: Request) {
+        switch request {
+        case .score(_, _, _, let reply): reply(.failure(status: 503, code: "stopping", message: "the daemon is shutting down", field: nil, index: nil))
+        case .entity(_, _, let reply): reply.resume(returning: .failure(status: 503, code: "stopping", message: "the daemon is shutting down"))
+        case .deploy(_, let reply): reply.resume(returning: .refused("the daemon is shutting down"))
         }
     }
 }

@@ -184,6 +184,8 @@ public final class StreamProcessor {
 
     /// Consumes until ``requestStop()``; then shuts down gracefully.
     public func run() throws {
+        // Also when start-up fails: HTTP requests get their 503, not a wait.
+        defer { mailbox.close() }
         var properties: [(String, String)] = [
             ("bootstrap.servers", config.kafka.bootstrap),
             ("group.id", config.kafka.groupID),
@@ -249,8 +251,7 @@ public final class StreamProcessor {
         }
         status.stopping = true
         publishStatus()
-        mailbox.setWaker(nil)
-        for request in mailbox.take() { refuse(request) }
+        mailbox.close()
         log("stopping: finishing in-flight events")
         if !failed { checkpoint(Array(partitions.keys), reason: "shutdown") }
         consumer.close()
@@ -572,14 +573,6 @@ public final class StreamProcessor {
         status.lastCheckpointAt = Int64(Date().timeIntervalSince1970 * 1000)
         status.lastCheckpointBytes = bytes
         status.checkpointSeconds.observe(seconds)
-    }
-
-    func refuse(_ request: StreamMailbox.Request) {
-        switch request {
-        case .score(_, _, _, let reply): reply(.failure(status: 503, code: "stopping", message: "the daemon is shutting down", field: nil, index: nil))
-        case .entity(_, _, let reply): reply.resume(returning: .failure(status: 503, code: "stopping", message: "the daemon is shutting down"))
-        case .deploy(_, let reply): reply.resume(returning: .refused("the daemon is shutting down"))
-        }
     }
 
     func serveMailbox() {
