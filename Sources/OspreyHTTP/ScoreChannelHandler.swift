@@ -163,7 +163,7 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.idle, .head(let head)):
-            guard head.method == .POST, let uri = ScoreRoute.scoreURI(head.uri) else {
+            guard let uri = ScoreRoute.target(of: head) else {
                 unanswered += 1
                 state = .routing
                 forward(part, context: context)
@@ -284,7 +284,8 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         while let next = held.first, state != .scoring {
             switch next {
             case .part(let part):
-                if case .head(let head) = part, state == .idle, unanswered > 0, head.method == .POST, ScoreRoute.scoreURI(head.uri) != nil {
+                // A score request waits until the router has answered (as in handle).
+                if case .head(let head) = part, state == .idle, unanswered > 0, ScoreRoute.target(of: head) != nil {
                     break
                 }
                 held.removeFirst()
@@ -324,9 +325,10 @@ struct ScoreRoute: Sendable {
         var body: [UInt8]
     }
 
-    /// The request target parsed, when its path is the score route.
-    static func scoreURI(_ target: String) -> URI? {
-        let uri = URI(target)
+    /// The request's target parsed, when the request is a POST to the score route.
+    static func target(of head: HTTPRequestHead) -> URI? {
+        guard head.method == .POST else { return nil }
+        let uri = URI(head.uri)
         return uri.path == ScoreChannelHandler.path || uri.path == ScoreChannelHandler.path + "/" ? uri : nil
     }
 
