@@ -9,7 +9,10 @@ Events follow the shapes in Topics/*.schema.json. About 1% arrive out of order
 types, missing fields, NaN) for the dead-letter path. Payments carry a hidden
 fraud pattern (card-testing bursts of small amounts at many merchants, then a
 large foreign purchase) that `--labels FILE` writes out as event_id,label.
-With --kafka, events are produced keyed by card_id (payments) or user_id (clicks).
+With --kafka, events are produced keyed by card_id (payments) or user_id (clicks);
+`--from FILE` produces the lines of a file written earlier with --out instead of
+generating them, which takes a third of the CPU (benchmarks that share the
+machine with the daemon).
 """
 import argparse
 import json
@@ -85,6 +88,40 @@ def broken(rng, line):
     return line.replace('"event_time":', '"event_time":"yesterday","x":', 1)
 
 
+def pace(n, rate, wall_start):
+    """Sleeps while event n is ahead of `rate` by more than 2 ms: one wake-up
+    per few events instead of one per event, which at thousands of events/s
+    cost more CPU than producing them."""
+    ahead = (n + 1) / rate - (time.time() - wall_start)
+    if ahead > 0.002:
+        time.sleep(ahead)
+
+
+def produce(producer, topic, value, key):
+    while True:
+        try:
+            producer.produce(topic, value=value, key=key)
+            break
+        except BufferError:
+            producer.poll(0.05)
+    producer.poll(0)
+
+
+def replay(path, producer, topic, key_field, rate):
+    """Produces the JSON lines of `path`, keyed by `key_field`, at `rate`/s
+    (0: as fast as possible); returns how many."""
+    with open(path, "rb") as f:
+        # Keys are read before the clock starts.
+        records = [(line, json.loads(line)[key_field].encode()) for line in (raw.rstrip(b"\n") for raw in f) if line]
+    wall_start = time.time()
+    for n, (line, key) in enumerate(records):
+        produce(producer, topic, line, key)
+        if rate > 0:
+            pace(n, rate, wall_start)
+    producer.flush(30)
+    return len(records)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("kind", choices=["payments", "clicks"])
@@ -100,7 +137,10 @@ def main():
     ap.add_argument("--labels", help="write event_id,label here")
     ap.add_argument("--kafka", help="bootstrap servers: produce to Kafka instead of a file")
     ap.add_argument("--topic", help="topic (default: the kind)")
+    ap.add_argument("--from", dest="source", help="with --kafka: produce the JSON lines of this file (written with --out) instead of generating events")
     args = ap.parse_args()
+    if args.source and (not args.kafka or args.out or args.labels or args.wall_clock_times or args.bad_rate):
+        ap.error("--from only produces a file's lines to --kafka (no --out, --labels, --wall-clock-times or --bad-rate)")
     rng = random.Random(args.seed)
     start = int(time.time() * 1000) if args.now else args.start_ms
     gen = payments if args.kind == "payments" else clicks
@@ -116,6 +156,10 @@ def main():
         from confluent_kafka import Producer
         producer = Producer({"bootstrap.servers": args.kafka, "linger.ms": 5, "enable.idempotence": True})
     topic = args.topic or args.kind
+    if args.source:
+        n = replay(args.source, producer, topic, key_field, args.rate)
+        print(f"generate_events: {n} {args.kind} events from {args.source}", file=sys.stderr)
+        return
     wall_start = time.time()
     n = 0
     for event, label in events:
@@ -129,17 +173,9 @@ def main():
         if labels:
             labels.write(f"{event['event_id']},{label}\n")
         if producer:
-            while True:
-                try:
-                    producer.produce(topic, value=line.encode(), key=event[key_field].encode())
-                    break
-                except BufferError:
-                    producer.poll(0.05)
-            producer.poll(0)
+            produce(producer, topic, line.encode(), event[key_field].encode())
             if args.rate > 0:
-                ahead = (n + 1) / args.rate - (time.time() - wall_start)
-                if ahead > 0:
-                    time.sleep(ahead)
+                pace(n, args.rate, wall_start)
         n += 1
     if producer:
         producer.flush(30)
