@@ -60,7 +60,7 @@ public struct HTTPServer: Sendable {
                 body.string(model.role)
                 body.raw(#","path":"#)
                 body.string(model.path)
-                body.raw(#","trees":\#(model.trees),"loaded_at":\#(model.loadedAt),"features":["#)
+                body.rawText(#","trees":\#(model.trees),"loaded_at":\#(model.loadedAt),"features":["#)
                 for (j, name) in model.features.enumerated() {
                     if j > 0 { body.raw(",") }
                     body.string(name)
@@ -234,7 +234,7 @@ func errorBody(_ code: String, _ message: String, field: String? = nil, index: I
         body.raw(#","field":"#)
         body.string(field)
     }
-    if let index { body.raw(#","index":\#(index)"#) }
+    if let index { body.rawText(#","index":\#(index)"#) }
     body.raw("}")
     return body.bytes
 }

@@ -11,8 +11,13 @@ public struct JSONText {
         s.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
-    /// Appends literal JSON built at run time.
-    public mutating func raw(_ s: String) { bytes += s.utf8 }
+    /// Appends JSON text built at run time. (Named apart from ``raw(_:)``: with
+    /// one name, a literal argument would pick the `String` overload, whose
+    /// generic append costs several times the copy of a static buffer.)
+    public mutating func rawText(_ s: String) {
+        var s = s
+        s.withUTF8 { bytes.append(contentsOf: $0) }
+    }
 
     /// Appends a JSON string literal.
     public mutating func string(_ s: String) {
@@ -83,6 +88,6 @@ public struct JSONText {
 /// Lets `Double.write(to:)` print into the text: the standard library hands
 /// a stream its digits as ASCII bytes (`_writeASCII`), with no String made.
 extension JSONText: TextOutputStream {
-    public mutating func write(_ string: String) { raw(string) }
+    public mutating func write(_ string: String) { rawText(string) }
     public mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
 }

@@ -608,7 +608,6 @@ public final class StreamProcessor {
             return .failure(status: 400, code: "event_type_needed", message: "several event types are configured; add ?event_type=NAME", field: "event_type", index: nil)
         }
         let type = types[typeIndex]
-        let spec = config.spec.eventTypes[typeIndex]
         var results: [[UInt8]] = []
         results.reserveCapacity(events.count)
         // The type's event and vector are the stream's scratch space, free
@@ -623,7 +622,7 @@ public final class StreamProcessor {
             let event = type.event
             let key = event.strings[type.keyField] ?? event.id
             // The partition that holds the key's entity; any of the type's partitions when none does.
-            let owner = type.keyKind.flatMap { k in partitions.values.first { $0.eventType == typeIndex && $0.state.tables[k].contains(key) } }
+            let owner = type.keyKind.flatMap { k in partition(holding: key, kind: k, eventType: typeIndex) }
                 ?? partitions.values.first { $0.eventType == typeIndex }
             engine.preview(event, eventType: typeIndex, state: owner?.state ?? emptyStates[typeIndex], into: &type.vector)
             let vector = type.vector
@@ -636,6 +635,7 @@ public final class StreamProcessor {
                 latencyMicros: Int64((DispatchTime.now().uptimeNanoseconds - started) / 1000),
                 source: .init(topic: "http", partition: -1, offset: -1))
             if explain, let decider = verdict.decider, let phi = try? decider.explainer.contributions(vector.values, method: .exact) {
+                let spec = config.spec.eventTypes[typeIndex]
                 json.bytes.removeLast()  // the closing brace
                 json.raw(",\"explanation\":{\"method\":\"treeshap\",\"bias\":")
                 json.number(phi[spec.features.count])
@@ -651,6 +651,19 @@ public final class StreamProcessor {
             results.append(json.bytes)
         }
         return .results(results)
+    }
+
+    /// The partition of event type `eventType` whose state holds entity `key`
+    /// of kind `kind`. The key is hashed once for all the partitions' tables.
+    func partition(holding key: String, kind: Int, eventType: Int) -> PartitionRuntime? {
+        var key = key
+        return key.withUTF8 { bytes in
+            let hash = EntityTable.keyHash(bytes)
+            for runtime in partitions.values where runtime.eventType == eventType {
+                if runtime.state.tables[kind].contains(bytes, hash: hash) { return runtime }
+            }
+            return nil
+        }
     }
 
     func describeEntity(field: String, id: String) -> EntityAnswer {

@@ -34,7 +34,10 @@ public struct EntityTable: Sendable {
     /// collide cannot be prepared in advance; nothing persistent depends on it
     /// (checkpoints store keys, and a restore hashes them again).
     @inline(__always)
-    func hash(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
+    func hash(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 { Self.hash(key, seed: seed) }
+
+    @inline(__always)
+    static func hash(_ key: UnsafeBufferPointer<UInt8>, seed: UInt64) -> UInt64 {
         @inline(__always) func fold(_ a: UInt64, _ b: UInt64) -> UInt64 {
             let product = a.multipliedFullWidth(by: b)
             return product.high ^ product.low
@@ -47,7 +50,7 @@ public struct EntityTable: Sendable {
             h = fold(h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self), 0xA076_1D64_78BD_642F)
             i += 8
         }
-        h = fold(h ^ Self.tailWord(bytes, from: i, to: n) ^ 0xE703_7ED1_A0B4_28DB, 0x8EBC_6AF0_9C88_C6E3)
+        h = fold(h ^ tailWord(bytes, from: i, to: n) ^ 0xE703_7ED1_A0B4_28DB, 0x8EBC_6AF0_9C88_C6E3)
         return fold(h, 0x5899_65CC_7537_4CC3)
     }
 
@@ -85,7 +88,19 @@ public struct EntityTable: Sendable {
     /// Whether entity `key` is held (expired or not), without copying its state.
     public func contains(_ key: String) -> Bool {
         var key = key
-        return key.withUTF8 { bytes in read(bytes, hash: hash(bytes)) { $0 != nil } }
+        return key.withUTF8 { bytes in contains(bytes, hash: hash(bytes)) }
+    }
+
+    /// Whether entity `key` (its UTF-8 bytes and their ``keyHash(_:)``) is held.
+    /// Looking one key up in several tables hashes it once.
+    public func contains(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Bool {
+        read(key, hash: hash) { $0 != nil }
+    }
+
+    /// The hash of an entity key's UTF-8 bytes, the same for every table of
+    /// this process.
+    public static func keyHash(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        hash(key, seed: processSeed)
     }
 
     /// The state of entity `key`, if held.
