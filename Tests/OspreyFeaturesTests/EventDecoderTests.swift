@@ -1,4 +1,7 @@
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import OspreyFeatures
 
 /// Bad events are refused with a reason code and the field, never half-read.
@@ -46,6 +49,32 @@ struct EventDecoderTests {
         let optional = try decode(#"{"event_id":"e","event_time":1795380000123,"card_id":"c","amount":1e2,"mcc":null}"#)
         #expect(optional.present[4] == false && optional.numbers[4].isNaN)
         #expect(optional.time == 1_795_380_000_123)
+    }
+
+    @Test("every number decodes to the double strtod reads, on the exact shortcut and off it")
+    func numbersMatchStrtod() throws {
+        var generator = EventDecoderFuzzTests.SplitMix(state: 7)
+        var texts = ["0", "-0.0", "0.1", "0.3", "1.7976931348623157e308", "5e-324", "2.2250738585072014e-308",
+                     "9007199254740993", "9007199254740992.0", "900719925474099.3", "1e22", "1e23", "1e-22", "1e-23",
+                     "123456789012345.6", "1234567890123456.7", "0.000000000000000000001", "4.35", "51.92", "1E+2", "1e-0005"]
+        for _ in 0..<20_000 {
+            let digits = Int(generator.next() % 19) + 1
+            var text = generator.next() % 2 == 0 ? "-" : ""
+            var mantissa = String(generator.next() % 9 + 1)
+            for _ in 1..<digits { mantissa += String(generator.next() % 10) }
+            let point = Int(generator.next() % UInt64(digits + 1))
+            if point >= 1 && point < digits { mantissa.insert(".", at: mantissa.index(mantissa.startIndex, offsetBy: point)) }
+            text += mantissa
+            if generator.next() % 3 == 0 { text += "e\(Int(generator.next() % 61) - 30)" }
+            texts.append(text)
+        }
+        for text in texts {
+            let expected = strtod(text, nil)
+            let e = try decode(#"{"event_id":"e","event_time":1795380000123,"card_id":"c","amount":\#(text)}"#)
+            #expect(e.numbers[3].bitPattern == expected.bitPattern, "\(text): \(e.numbers[3]) against strtod's \(expected)")
+        }
+        // A whole number is read as an integer, as Python's json reads it: "-0" is 0.
+        #expect(try decode(#"{"event_id":"e","event_time":1795380000123,"card_id":"c","amount":-0}"#).numbers[3].bitPattern == 0)
     }
 
     @Test("every kind of broken event has its reason")

@@ -147,7 +147,8 @@ public final class EventDecoder: Sendable {
     }
 
     func read(field i: Int, scanner: inout JSONScanner, into event: inout DecodedEvent) throws(EventError) {
-        let name = type.fields[i].name
+        // Only error messages need it: reading it per field copied the spec's field list.
+        var name: String { type.fields[i].name }
         if event.present[i] {
             throw EventError(.duplicateField, field: name, message: "field '\(name)' appears twice", offset: scanner.index)
         }
@@ -415,6 +416,7 @@ struct JSONScanner {
             while i < index { v = v &* 10 &+ Int64(base[i] &- 0x30); i += 1 }
             return Double(negative ? -v : v)
         }
+        if let exact = Self.fastDecimal(base, from: start, to: index) { return exact }
         // strtod needs a terminated string; the message buffer is not one.
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { buffer in
             let chars = buffer.baseAddress!
@@ -422,6 +424,49 @@ struct JSONScanner {
             chars[length] = 0
             return strtod(chars, nil)
         }
+    }
+
+    /// Powers of ten that doubles hold exactly.
+    static let exactPowersOfTen: [Double] = (0...22).map { (0..<$0).reduce(1.0) { acc, _ in acc * 10 } }
+
+    /// The value of the (already validated) JSON number in `from..<to` when
+    /// it takes one exact operation: a significand below 2^53 times or over a
+    /// power of ten up to 10^22, both exact doubles, so the one rounding is
+    /// the correct one (Clinger's fast path, the same double strtod returns).
+    /// `nil` for other numbers.
+    static func fastDecimal(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Double? {
+        var i = start
+        let negative = base[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
+        var significand: UInt64 = 0
+        var digits = 0
+        var scale = 0
+        var inFraction = false
+        while i < end {
+            let c = base[i]
+            if c == UInt8(ascii: ".") { inFraction = true; i += 1; continue }
+            let d = c &- 0x30
+            guard d < 10 else { break }
+            if significand != 0 || d != 0 { digits += 1 }
+            guard digits <= 16 else { return nil }
+            significand = significand &* 10 &+ UInt64(d)
+            if inFraction { scale -= 1 }
+            i += 1
+        }
+        if i < end {
+            // The exponent: 'e' or 'E', a sign, digits.
+            i += 1
+            let negativeExponent = base[i] == UInt8(ascii: "-")
+            if base[i] == UInt8(ascii: "-") || base[i] == UInt8(ascii: "+") { i += 1 }
+            guard end - i <= 4 else { return nil }
+            var exponent = 0
+            while i < end { exponent = exponent * 10 + Int(base[i] &- 0x30); i += 1 }
+            scale += negativeExponent ? -exponent : exponent
+        }
+        guard significand <= 1 << 53, scale >= -22, scale <= 22 else { return nil }
+        let m = Double(significand)
+        let value = scale < 0 ? m / exactPowersOfTen[-scale] : m * exactPowersOfTen[scale]
+        return negative ? -value : value
     }
 
     mutating func skipValue(depth: Int) throws(EventError) {
