@@ -77,6 +77,21 @@ struct EventDecoderTests {
         #expect(try decode(#"{"event_id":"e","event_time":1795380000123,"card_id":"c","amount":-0}"#).numbers[3].bitPattern == 0)
     }
 
+    @Test("the eight-byte string scan stops at any byte that needs a look, wherever it sits")
+    func stringScanWords() {
+        for byte in UInt8.min...UInt8.max {
+            let special = byte == 0x22 || byte == 0x5C || byte < 0x20 || byte >= 0x80
+            for position in 0..<8 {
+                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 8)
+                bytes[position] = byte
+                let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                #expect(JSONScanner.needsLook(word) == special, "byte 0x\(String(byte, radix: 16)) at \(position)")
+            }
+        }
+        let e = try? decode(#"{"event_id":"a-very-long-event-id-\u00e9-with-escapes-\"q\"-and-é-past-eight-bytes","event_time":1795380000123,"card_id":"c","amount":1}"#)
+        #expect(e?.id == "a-very-long-event-id-é-with-escapes-\"q\"-and-é-past-eight-bytes")
+    }
+
     @Test("every kind of broken event has its reason")
     func reasons() {
         let good = #""event_id":"e","event_time":1795380000123,"card_id":"c","amount":1"#

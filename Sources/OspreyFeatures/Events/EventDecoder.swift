@@ -275,6 +275,9 @@ struct JSONScanner {
         index += 1
         let start = index
         var ascii = true
+        // Eight bytes at a time while none of them needs a look: no quote, no
+        // backslash, no control character, no byte of a multi-byte sequence.
+        while count - index >= 8 && !Self.needsLook(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)) { index += 8 }
         while index < count {
             let c = base[index]
             if c == UInt8(ascii: "\"") {
@@ -340,6 +343,19 @@ struct JSONScanner {
             }
         }
         throw syntax("unterminated string")
+    }
+
+    /// Whether any byte of `word` is a quote, a backslash, below 0x20 or
+    /// 0x80 and above (exact as a yes or no; which byte is left to the caller).
+    @inline(__always)
+    static func needsLook(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func hasZeroByte(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & highs }
+        let quote = hasZeroByte(word ^ (ones &* 0x22))
+        let backslash = hasZeroByte(word ^ (ones &* 0x5C))
+        let control = (word &- ones &* 0x20) & ~word & highs
+        return (quote | backslash | control | (word & highs)) != 0
     }
 
     mutating func hex4() throws(EventError) -> UInt32 {
