@@ -133,6 +133,20 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         route.metrics.record(route: "unmatched", status: response.status, seconds: 0)
     }
 
+    /// A connection that sent nothing for `http.idle_timeout` closes when it is
+    /// owed no answer: between requests, or stalled in a score request's body.
+    /// A request being scored, or one the router owes an answer, keeps it open.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .read? = event as? IdleStateHandler.IdleStateEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        if unanswered == 0 && held.isEmpty && (state == .idle || state == .reading) {
+            closing = true
+            context.close(promise: nil)
+        }
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         forwarded = false
         context.fireChannelReadComplete()
@@ -407,6 +421,9 @@ struct ScoringHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
         channel.eventLoop.makeCompletedFuture {
             // As Hummingbird's HTTP1Channel, with the score handler ahead of the conversion.
             let pipeline = channel.pipeline.syncOperations
+            if route.settings.idleTimeout > 0 {
+                try pipeline.addHandler(IdleStateHandler(readTimeout: .milliseconds(route.settings.idleTimeout)))
+            }
             try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false)
             try pipeline.addHandler(ScoreChannelHandler(route: route))
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))

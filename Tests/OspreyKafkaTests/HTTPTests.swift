@@ -31,6 +31,7 @@ struct HTTPTests {
             "OSPREY_INPUT_TOPICS": input, "OSPREY_OUTPUT_TOPIC": decisions, "OSPREY_DLQ_TOPIC": dlq,
             "OSPREY_CHECKPOINT_DIR": directory.appendingPathComponent("checkpoints").path, "OSPREY_CHECKPOINT_INTERVAL": "1s",
             "OSPREY_HTTP_PORT": "\(port)", "OSPREY_ADMIN_TOKEN": "s3cret", "OSPREY_HTTP_MAX_BODY_BYTES": "65536",
+            "OSPREY_HTTP_IDLE_TIMEOUT": "3s",
         ], log: log)
         defer { kill(process.processIdentifier, SIGKILL) }
 
@@ -136,6 +137,16 @@ struct HTTPTests {
         #expect(garbage.map(\.status) == [400] && garbage.first?.json?["error"]?.stringValue == "malformed_http", "\(garbage.map(\.text))")
         let behind = try HTTPClient.pipelined([healthz, "NOT HTTP AT ALL\r\n\r\n"], port: port)
         #expect(behind.map(\.status) == [200, 400] && behind.last?.json?["error"]?.stringValue == "malformed_http", "\(behind.map(\.text))")
+
+        // A connection that sends nothing, or stalls in a score request's
+        // body, closes after http.idle_timeout (3 s here); one that keeps
+        // talking stays open.
+        let started = Date()
+        let silent = try HTTPClient.pipelined([], port: port)
+        #expect(silent.isEmpty)
+        #expect(Date().timeIntervalSince(started) > 2.5 && Date().timeIntervalSince(started) < 15, "closed after \(Date().timeIntervalSince(started)) s")
+        let stalled = try HTTPClient.pipelined(["POST /v1/score HTTP/1.1\r\nHost: osprey\r\nContent-Length: 500\r\n\r\n{\"event_id\":"], port: port)
+        #expect(stalled.isEmpty && Date().timeIntervalSince(started) > 5)
 
         // Metrics: Prometheus text whose counters match what happened.
         usleep(400_000)

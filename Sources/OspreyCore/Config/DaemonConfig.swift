@@ -284,17 +284,21 @@ public struct HTTPSettings: Sendable, Equatable {
     public var maxBatch = 100
     /// Consumer lag (events, per partition) above which /readyz fails.
     public var readyMaxLag: Int64 = 10_000
+    /// Milliseconds a connection may send nothing before it closes, when no
+    /// answer is owed to it (0: never).
+    public var idleTimeout: Int64 = 60_000
 
     static func load(_ node: ConfigNode?, problems: ConfigProblems) -> HTTPSettings {
         var settings = HTTPSettings()
         guard let node else { return settings }
-        node.rejectUnknownKeys(["host", "port", "admin_token", "max_body_bytes", "max_batch", "ready_max_lag"])
+        node.rejectUnknownKeys(["host", "port", "admin_token", "max_body_bytes", "max_batch", "ready_max_lag", "idle_timeout"])
         if let host = node["host"]?.string { settings.host = host }
         if let port = node["port"]?.int { settings.port = port }
         settings.adminToken = node["admin_token"]?.string
         if let n = node["max_body_bytes"]?.byteSize { settings.maxBodyBytes = n }
         if let n = node["max_batch"]?.int { settings.maxBatch = max(1, n) }
         if let n = node["ready_max_lag"]?.int { settings.readyMaxLag = Int64(max(0, n)) }
+        if let t = node["idle_timeout"]?.duration { settings.idleTimeout = max(0, t) }
         return settings
     }
 }
