@@ -446,7 +446,7 @@ struct JSONScanner {
     static let exactPowersOfTen: [Double] = (0...22).map { (0..<$0).reduce(1.0) { acc, _ in acc * 10 } }
 
     /// The value of the (already validated) JSON number in `from..<to` when
-    /// it takes one exact operation: a significand below 2^53 times or over a
+    /// it takes one exact operation: a significand of at most 2^53 times or over a
     /// power of ten up to 10^22, both exact doubles, so the one rounding is
     /// the correct one (Clinger's fast path, the same double strtod returns).
     /// `nil` for other numbers.
