@@ -403,86 +403,66 @@ struct JSONScanner {
         }
     }
 
+    /// Powers of ten that doubles hold exactly.
+    static let exactPowersOfTen: [Double] = (0...22).map { (0..<$0).reduce(1.0) { acc, _ in acc * 10 } }
+
+    /// Validates a JSON number and reads it in the same pass. Most numbers
+    /// need no `strtod`: an integer of up to 18 digits converts exactly
+    /// rounded, and a decimal whose significand is at most 2^53 and whose
+    /// power of ten is at most 10^22 takes one multiplication or division of
+    /// two exact doubles, whose one rounding is strtod's (Clinger's fast path).
     mutating func number() throws(EventError) -> Double {
         let start = index
-        if peek == UInt8(ascii: "-") { index += 1 }
+        let negative = peek == UInt8(ascii: "-")
+        if negative { index += 1 }
         guard (peek &- 0x30) < 10 else { throw syntax("invalid number") }
-        if peek == UInt8(ascii: "0") { index += 1 } else { while (peek &- 0x30) < 10 { index += 1 } }
+        var significand: UInt64 = 0
+        var digits = 0  // significant digits, leading zeros not counted
+        var scale = 0
+        @inline(__always) func accumulate(_ d: UInt8) {
+            if significand != 0 || d != 0 { digits += 1 }
+            if digits <= 19 { significand = significand &* 10 &+ UInt64(d) }
+        }
+        if peek == UInt8(ascii: "0") {
+            index += 1
+        } else {
+            while case let d = peek &- 0x30, d < 10 { accumulate(d); index += 1 }
+        }
         var integral = true
         if peek == UInt8(ascii: ".") {
             integral = false
             index += 1
             guard (peek &- 0x30) < 10 else { throw syntax("invalid number: digits must follow '.'") }
-            while (peek &- 0x30) < 10 { index += 1 }
+            while case let d = peek &- 0x30, d < 10 { accumulate(d); scale -= 1; index += 1 }
         }
         if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
             integral = false
             index += 1
+            let negativeExponent = peek == UInt8(ascii: "-")
             if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { index += 1 }
             guard (peek &- 0x30) < 10 else { throw syntax("invalid number: exponent has no digits") }
-            while (peek &- 0x30) < 10 { index += 1 }
+            var exponent = 0
+            while case let d = peek &- 0x30, d < 10 { exponent = Swift.min(exponent * 10 + Int(d), 1_000_000); index += 1 }
+            scale += negativeExponent ? -exponent : exponent
         }
-        let length = index - start
-        // Short integers (most ids, times and amounts in cents) skip strtod.
-        if integral && length <= 16 {
-            var i = start
-            let negative = base[i] == UInt8(ascii: "-")
-            if negative { i += 1 }
-            var v: Int64 = 0
-            while i < index { v = v &* 10 &+ Int64(base[i] &- 0x30); i += 1 }
+        if integral && digits <= 18 {
+            // As an integer, "-0" is 0, as Python's json reads it.
+            let v = Int64(significand)
             return Double(negative ? -v : v)
         }
-        if let exact = Self.fastDecimal(base, from: start, to: index) { return exact }
+        if digits <= 16 && significand <= 1 << 53 && scale >= -22 && scale <= 22 {
+            let m = Double(significand)
+            let value = scale < 0 ? m / Self.exactPowersOfTen[-scale] : m * Self.exactPowersOfTen[scale]
+            return negative ? -value : value
+        }
         // strtod needs a terminated string; the message buffer is not one.
+        let length = index - start
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { buffer in
             let chars = buffer.baseAddress!
             UnsafeMutableRawPointer(chars).copyMemory(from: base + start, byteCount: length)
             chars[length] = 0
             return strtod(chars, nil)
         }
-    }
-
-    /// Powers of ten that doubles hold exactly.
-    static let exactPowersOfTen: [Double] = (0...22).map { (0..<$0).reduce(1.0) { acc, _ in acc * 10 } }
-
-    /// The value of the (already validated) JSON number in `from..<to` when
-    /// it takes one exact operation: a significand of at most 2^53 times or over a
-    /// power of ten up to 10^22, both exact doubles, so the one rounding is
-    /// the correct one (Clinger's fast path, the same double strtod returns).
-    /// `nil` for other numbers.
-    static func fastDecimal(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Double? {
-        var i = start
-        let negative = base[i] == UInt8(ascii: "-")
-        if negative { i += 1 }
-        var significand: UInt64 = 0
-        var digits = 0
-        var scale = 0
-        var inFraction = false
-        while i < end {
-            let c = base[i]
-            if c == UInt8(ascii: ".") { inFraction = true; i += 1; continue }
-            let d = c &- 0x30
-            guard d < 10 else { break }
-            if significand != 0 || d != 0 { digits += 1 }
-            guard digits <= 16 else { return nil }
-            significand = significand &* 10 &+ UInt64(d)
-            if inFraction { scale -= 1 }
-            i += 1
-        }
-        if i < end {
-            // The exponent: 'e' or 'E', a sign, digits.
-            i += 1
-            let negativeExponent = base[i] == UInt8(ascii: "-")
-            if base[i] == UInt8(ascii: "-") || base[i] == UInt8(ascii: "+") { i += 1 }
-            guard end - i <= 4 else { return nil }
-            var exponent = 0
-            while i < end { exponent = exponent * 10 + Int(base[i] &- 0x30); i += 1 }
-            scale += negativeExponent ? -exponent : exponent
-        }
-        guard significand <= 1 << 53, scale >= -22, scale <= 22 else { return nil }
-        let m = Double(significand)
-        let value = scale < 0 ? m / exactPowersOfTen[-scale] : m * exactPowersOfTen[scale]
-        return negative ? -value : value
     }
 
     mutating func skipValue(depth: Int) throws(EventError) {

@@ -85,13 +85,8 @@ public struct EntityTable: Sendable {
         shards.withUnsafeBufferPointer { $0[Self.shard(ofHash: hash)].read(key, hash: hash, body) }
     }
 
-    /// Whether entity `key` is held (expired or not), without copying its state.
-    public func contains(_ key: String) -> Bool {
-        var key = key
-        return key.withUTF8 { bytes in contains(bytes, hash: hash(bytes)) }
-    }
-
-    /// Whether entity `key` (its UTF-8 bytes and their ``keyHash(_:)``) is held.
+    /// Whether entity `key` (its UTF-8 bytes and their ``keyHash(_:)``) is held,
+    /// expired or not, without copying its state.
     /// Looking one key up in several tables hashes it once.
     public func contains(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Bool {
         read(key, hash: hash) { $0 != nil }
