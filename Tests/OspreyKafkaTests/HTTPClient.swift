@@ -10,6 +10,15 @@ enum HTTPClient {
     struct Reply {
         var status: Int
         var body: [UInt8]
+        /// The status line and headers as sent (pipelined calls only).
+        var head = ""
+        /// The header lines after the status line, names lowercased.
+        var headerLines: [String] {
+            head.split(separator: "\r\n").dropFirst().map { line in
+                let colon = line.firstIndex(of: ":") ?? line.endIndex
+                return line[..<colon].lowercased() + line[colon...]
+            }
+        }
         var json: JSONValue? { try? JSONReader.parse(body) }
         var text: String { String(decoding: body, as: UTF8.self) }
     }
@@ -84,7 +93,7 @@ enum HTTPClient {
                 let length = status < 200 ? 0 : try #require(lines.dropFirst().first { $0.lowercased().hasPrefix("content-length:") }
                     .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }, "no Content-Length in \(head)")
                 guard input.count >= end.upperBound + length else { break }
-                replies.append(Reply(status: status, body: Array(input[end.upperBound..<end.upperBound + length])))
+                replies.append(Reply(status: status, body: Array(input[end.upperBound..<end.upperBound + length]), head: head))
                 input.removeFirst(end.upperBound + length)
             }
             if let count, replies.count >= count { break }

@@ -113,14 +113,29 @@ struct HTTPTests {
         #expect(replies.map(\.status) == [200, 200, 200, 404, 413, 200, 400, 200])
         #expect(replies.count == 8 && replies[1].json?["event_id"]?.stringValue == "probe-1" && replies[2].json?["event_id"]?.stringValue == "probe-2")
         #expect(replies.count == 8 && replies[5].json?["results"]?.arrayValue?.first?["score"] == replies[2].json?["score"])
+        // A score answer's framing: status line, JSON type, exact length, server, date; keep-alive implied in HTTP/1.1.
+        if replies.count == 8 {
+            #expect(replies[1].head.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(replies[1].head)")
+            #expect(replies[1].headerLines.filter { !$0.hasPrefix("date: ") } == [
+                "content-type: application/json", "content-length: \(replies[1].body.count)", "server: osprey",
+            ], "\(replies[1].head)")
+            let date = try #require(replies[1].headerLines.first { $0.hasPrefix("date: ") }, "no date header")
+            #expect(date.wholeMatch(of: /date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT/) != nil, "\(date)")
+            #expect(replies[4].head.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n") && replies[6].head.hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+        }
         // `Connection: close`: the answer, then the server closes (well before the client's 30 s read timeout).
         let closeStarted = Date()
         let closing = try HTTPClient.pipelined([post(event, "Connection: close\r\n")], port: port)
         #expect(closing.map(\.status) == [200] && Date().timeIntervalSince(closeStarted) < 10)
+        #expect(closing.first?.headerLines.contains("connection: close") == true, "\(closing.first?.head ?? "")")
         // HTTP/1.0 closes unless the client asks to keep the connection.
         let body10 = event.replacingOccurrences(of: "probe-1", with: "probe-3")
         let http10 = try HTTPClient.pipelined(["POST /v1/score HTTP/1.0\r\nContent-Length: \(body10.utf8.count)\r\n\r\n\(body10)"], port: port)
         #expect(http10.map(\.status) == [200] && http10.first?.json?["event_id"]?.stringValue == "probe-3")
+        #expect(http10.first?.head.hasPrefix("HTTP/1.0 200 OK\r\n") == true && http10.first?.headerLines.contains("connection: close") == true)
+        let kept10 = try HTTPClient.pipelined(["POST /v1/score HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: \(body10.utf8.count)\r\n\r\n\(body10)"],
+                                              port: port, count: 1)
+        #expect(kept10.first?.headerLines.contains("connection: keep-alive") == true, "\(kept10.first?.head ?? "")")
         // Bytes after it are a client error, answered after the score, not before it.
         let afterClose = try HTTPClient.pipelined([post(event, "Connection: close\r\n"), healthz], port: port)
         #expect(afterClose.first?.status == 200)
@@ -161,7 +176,7 @@ struct HTTPTests {
         #expect(value("osprey_events_consumed_total{") == 1001)
         #expect(value("osprey_http_requests_total{route=\"/v1/models/reload\",status=\"401\"}") == 2)
         #expect(value("osprey_http_requests_total{route=\"/v1/score\",status=\"413\"}") == 3)
-        #expect(value("osprey_http_requests_total{route=\"/v1/score\",status=\"200\"}") == 10)
+        #expect(value("osprey_http_requests_total{route=\"/v1/score\",status=\"200\"}") == 11)
         #expect(value("osprey_ready ") == 1)
         #expect(value("osprey_checkpoint_duration_seconds_count") >= 1, "a checkpoint interval has passed")
         #expect(value("osprey_checkpoint_size_bytes") > 0)
