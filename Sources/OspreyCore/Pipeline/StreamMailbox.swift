@@ -25,9 +25,6 @@ public final class StreamMailbox: Sendable {
     }
 
     private let pending = Mutex(Queue())
-    /// Set when a request is posted, cleared when the stream thread takes the
-    /// requests: a load the stream thread can afford between every two events.
-    private let posted = Atomic<Bool>(false)
     // The wake function sits in a class box: a bare closure stored in a
     // generic Mutex is re-wrapped in reabstraction thunks on every inout
     // access, and the chain grows with each request.
@@ -48,9 +45,7 @@ public final class StreamMailbox: Sendable {
             if !queue.closed { queue.requests.append(request) }
             return !queue.closed
         }
-        guard accepted else { return Self.refuse(request) }
-        posted.store(true, ordering: .releasing)
-        waker.withLock { $0 }?.wake()
+        if accepted { waker.withLock { $0 }?.wake() } else { Self.refuse(request) }
     }
 
     /// Reads an entity's features through the stream thread.
@@ -71,12 +66,8 @@ public final class StreamMailbox: Sendable {
     /// Whether a request is waiting.
     var hasRequests: Bool { pending.withLock { !$0.requests.isEmpty } }
 
-    /// Whether a request may be waiting: a hint, without taking the lock.
-    var mayHaveRequests: Bool { posted.load(ordering: .relaxed) }
-
     func take() -> [Request] {
-        posted.store(false, ordering: .relaxed)
-        return pending.withLock { queue in
+        pending.withLock { queue in
             let taken = queue.requests
             queue.requests.removeAll()
             return taken

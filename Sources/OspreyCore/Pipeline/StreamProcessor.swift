@@ -216,13 +216,8 @@ public final class StreamProcessor {
         while !stopFlag.isRequested {
             var handled = 0
             while handled < 1024 {
-                // HTTP requests wait for the event in hand, not for the batch:
-                // under a stream, waiting for batches of 64 events put most of
-                // a score request's latency here.
-                var taken = consumer.drain(limit: 64) { message in
-                    handle(message)
-                    if mailbox.mayHaveRequests { serveMailbox() }
-                }
+                // HTTP requests wait at most one batch of 64 events for their turn.
+                var taken = consumer.drain(limit: 64) { handle($0) }
                 // Nothing fetched: wait for the next message, unless a request
                 // is waiting (the drain may have taken the wake-up it posted).
                 if taken == 0 && handled == 0 && !mailbox.hasRequests {
