@@ -15,6 +15,7 @@ running totals over their live tiles. Runs until SIGTERM (or SECONDS).
 from collections import Counter, deque
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -124,7 +125,8 @@ def main():
     booster.set_param({"nthread": 1})
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
                          "enable.auto.commit": True, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500,
-                         "fetch.wait.max.ms": 10, "partition.assignment.strategy": "cooperative-sticky"})
+                         "fetch.wait.max.ms": int(os.environ.get("PEER_FETCH_WAIT_MAX_MS", "10")),
+                         "partition.assignment.strategy": "cooperative-sticky"})
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
     consumer.subscribe([source])
     stop = []
