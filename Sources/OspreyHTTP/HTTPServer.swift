@@ -239,6 +239,32 @@ func errorBody(_ code: String, _ message: String, field: String? = nil, index: I
     return body.bytes
 }
 
+/// The port's routes and their methods, for answering a known path asked
+/// with another method: 405 and an `Allow` header, not 404. Keep in step
+/// with the routes ``HTTPServer/makeApplication(logger:)`` registers (and
+/// `POST /v1/score`, which ``ScoreChannelHandler`` serves).
+enum RouteMethods {
+    static let routes: [(path: [Substring], method: String)] = [
+        ("/healthz", "GET"), ("/readyz", "GET"), ("/metrics", "GET"), ("/v1/models", "GET"),
+        ("/v1/entities/:type/:id/features", "GET"), ("/v1/score", "POST"),
+        ("/v1/models/reload", "POST"), ("/v1/models/promote", "POST"),
+        ("/v1/models/rollback", "POST"), ("/v1/models/deploy", "POST"),
+    ].map { (segments($0.0), $0.1) }
+
+    /// The methods `path` is served with; empty when no route has the path.
+    static func allowed(for path: String) -> [String] {
+        let asked = segments(path)
+        return routes.filter { route in
+            route.path.count == asked.count
+                && zip(route.path, asked).allSatisfy { pattern, segment in pattern.hasPrefix(":") || pattern == segment }
+        }.map(\.method)
+    }
+
+    private static func segments(_ path: String) -> [Substring] {
+        path.split(separator: "/", omittingEmptySubsequences: true)
+    }
+}
+
 /// Turns every error (unknown route, body too large, anything thrown) into a
 /// JSON answer with the right status, and counts requests per route and status.
 struct JSONErrors<Context: RequestContext>: RouterMiddleware {
@@ -254,8 +280,15 @@ struct JSONErrors<Context: RequestContext>: RouterMiddleware {
             response = errorResponse(413, "too_large", "the body is larger than http.max_body_bytes")
         } catch let error as HTTPError {
             let code = error.status.code
-            response = errorResponse(code, code == 404 ? "not_found" : code == 405 ? "method_not_allowed" : "http_\(code)",
-                                     code == 404 ? "no route \(request.method) \(request.uri.path)" : (error.body ?? "\(error.status)"))
+            let allowed = code == 404 ? RouteMethods.allowed(for: request.uri.path) : []
+            if !allowed.isEmpty {
+                var answer = errorResponse(405, "method_not_allowed", "\(request.uri.path) takes \(allowed.joined(separator: ", ")), not \(request.method)")
+                answer.headers[.allow] = allowed.joined(separator: ", ")
+                response = answer
+            } else {
+                response = errorResponse(code, code == 404 ? "not_found" : code == 405 ? "method_not_allowed" : "http_\(code)",
+                                         code == 404 ? "no route \(request.method) \(request.uri.path)" : (error.body ?? "\(error.status)"))
+            }
         } catch {
             response = errorResponse(500, "internal", "\(error)")
         }

@@ -65,6 +65,8 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var started: UInt64
         var body: [UInt8] = []
         var tooLarge: Bool
+        /// The answer when the request line is wrong whatever the body (a bad parameter).
+        var refused: ScoreRoute.Response?
     }
 
     private let route: ScoreRoute
@@ -193,13 +195,16 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             let declared = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
             let query = uri.queryParameters
+            let explain = ScoreRoute.flag(query["explain"].map(String.init))
             pending = Pending(
-                explain: query["explain"].map { $0 == "true" || $0 == "1" } ?? false,
+                explain: explain ?? false,
                 eventType: query["event_type"].map(String.init),
                 version: head.version,
                 keepAlive: head.isKeepAlive,
                 started: DispatchTime.now().uptimeNanoseconds,
-                tooLarge: declared > route.settings.maxBodyBytes)
+                tooLarge: declared > route.settings.maxBodyBytes,
+                refused: explain == nil
+                    ? ScoreRoute.failure(400, "invalid_parameter", "'explain' must be true or false (or 1 or 0)", field: "explain") : nil)
             state = .reading
             // A client that asks before sending its body (curl does above
             // 1 MB) hears at once: go on, or too large and the connection closes.
@@ -244,6 +249,7 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func score(context: ChannelHandlerContext) {
         guard let request = pending else { return }
         if request.tooLarge { return answer(tooLarge, context: context) }
+        if let refused = request.refused { return answer(refused, context: context) }
         switch route.events(in: request.body) {
         case .failure(let failure):
             answer(failure, context: context)
@@ -353,6 +359,16 @@ struct ScoreRoute: Sendable {
         guard head.method == .POST else { return nil }
         let uri = URI(head.uri)
         return uri.path == ScoreChannelHandler.path || uri.path == ScoreChannelHandler.path + "/" ? uri : nil
+    }
+
+    /// A boolean query parameter: absent is false; nil when it is neither
+    /// `true`/`1` nor `false`/`0`.
+    static func flag(_ value: String?) -> Bool? {
+        switch value {
+        case nil, "false", "0": return false
+        case "true", "1": return true
+        default: return nil
+        }
     }
 
     /// The events of a score request's body: the body itself (one event, which

@@ -73,6 +73,8 @@ struct HTTPTests {
         #expect(spaced.status == 200 && spaced.json?["results"]?.arrayValue?.count == 1, "whitespace around the batch key")
         let emptyBatch = try call("POST", "\(base)/v1/score", body: Array(#"  {"events": []}"#.utf8))
         #expect(emptyBatch.status == 400 && emptyBatch.json?["error"]?.stringValue == "empty")
+        let badFlag = try call("POST", "\(base)/v1/score?explain=maybe", body: Array(event.utf8))
+        #expect(badFlag.status == 400 && badFlag.json?["error"]?.stringValue == "invalid_parameter" && badFlag.json?["field"]?.stringValue == "explain", "\(badFlag.text)")
         let entity = try call("GET", "\(base)/v1/entities/card_id/c-7/features")
         #expect(entity.status == 200, "\(entity.text)")
         #expect(entity.json?["event_types"]?.arrayValue?.first?["features"]?["card_txn_count_1h"]?.numberValue != nil)
@@ -96,6 +98,16 @@ struct HTTPTests {
         #expect(reload.status == 200 && reload.json?["live"]?.stringValue == "v1", "\(reload.text)")
         let unknown = try call("GET", "\(base)/no/such/route")
         #expect(unknown.status == 404 && unknown.json?["error"]?.stringValue == "not_found")
+        // A known path asked with another method: 405, and what it takes.
+        let wrongMethods = try HTTPClient.pipelined([
+            "GET /v1/score HTTP/1.1\r\nHost: osprey\r\n\r\n",
+            "POST /metrics HTTP/1.1\r\nHost: osprey\r\nContent-Length: 0\r\n\r\n",
+            "DELETE /v1/entities/card_id/c1/features HTTP/1.1\r\nHost: osprey\r\n\r\n",
+            "GET /v1/models/reload HTTP/1.1\r\nHost: osprey\r\n\r\n",
+        ], port: port, count: 4)
+        #expect(wrongMethods.map(\.status) == [405, 405, 405, 405])
+        #expect(wrongMethods.map { $0.headerLines.first { $0.hasPrefix("allow: ") } } == ["allow: POST", "allow: GET", "allow: GET", "allow: POST"])
+        #expect(wrongMethods.allSatisfy { $0.json?["error"]?.stringValue == "method_not_allowed" })
 
         // One connection, requests pipelined in a single write: the answers come
         // back in order, score requests (served on the event loop) interleaved
