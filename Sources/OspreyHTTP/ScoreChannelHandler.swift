@@ -64,8 +64,8 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var keepAlive: Bool
         var started: UInt64
         var body: [UInt8] = []
-        var tooLarge: Bool
-        /// The answer when the request line is wrong whatever the body (a bad parameter).
+        /// The answer when the request is refused whatever its body says (too
+        /// large, or a bad parameter); its body is then read and dropped.
         var refused: ScoreRoute.Response?
     }
 
@@ -202,17 +202,17 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 version: head.version,
                 keepAlive: head.isKeepAlive,
                 started: DispatchTime.now().uptimeNanoseconds,
-                tooLarge: declared > route.settings.maxBodyBytes,
-                refused: explain == nil
-                    ? ScoreRoute.failure(400, "invalid_parameter", "'explain' must be true or false (or 1 or 0)", field: "explain") : nil)
+                refused: declared > route.settings.maxBodyBytes ? tooLarge
+                    : explain == nil ? ScoreRoute.failure(400, "invalid_parameter", "'explain' must be true or false (or 1 or 0)", field: "explain")
+                    : nil)
             state = .reading
             // A client that asks before sending its body (curl does above
-            // 1 MB) hears at once: go on, or too large and the connection closes.
+            // 1 MB) hears at once: go on, or the refusal and the connection closes.
             if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
-                if pending!.tooLarge {
+                if let refused = pending!.refused {
                     pending!.keepAlive = false
                     closing = true
-                    answer(tooLarge, context: context)
+                    answer(refused, context: context)
                 } else {
                     context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
                 }
@@ -221,9 +221,9 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if case .end = part { state = .idle }
             forward(part, context: context)
         case (.reading, .body(let buffer)):
-            guard pending?.tooLarge == false else { return }
+            guard pending?.refused == nil else { return }
             if pending!.body.count + buffer.readableBytes > route.settings.maxBodyBytes {
-                pending!.tooLarge = true
+                pending!.refused = tooLarge
                 pending!.body = []
             } else {
                 pending!.body.append(contentsOf: buffer.readableBytesView)
@@ -248,7 +248,6 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Parses the read request and posts it to the stream thread, or answers at once.
     private func score(context: ChannelHandlerContext) {
         guard let request = pending else { return }
-        if request.tooLarge { return answer(tooLarge, context: context) }
         if let refused = request.refused { return answer(refused, context: context) }
         switch route.events(in: request.body) {
         case .failure(let failure):

@@ -29,6 +29,15 @@ struct DeployFilesTests {
         return Set(regex.matches(in: source, range: NSRange(source.startIndex..., in: source)).map { String(source[Range($0.range(at: 2), in: source)!]) })
     }
 
+    /// Every registered route as "METHOD path", from the router's source.
+    static func routesWithMethods() throws -> Set<String> {
+        let source = try text("Sources/OspreyHTTP/HTTPServer.swift")
+        let regex = try NSRegularExpression(pattern: #"router\.(get|post)\("([^"]+)""#)
+        return Set(regex.matches(in: source, range: NSRange(source.startIndex..., in: source)).map {
+            source[Range($0.range(at: 1), in: source)!].uppercased() + " " + source[Range($0.range(at: 2), in: source)!]
+        })
+    }
+
     /// Every metric family Osprey exports, from a rendering with every kind of sample present.
     static func metricNames() -> Set<String> {
         var status = StreamStatus()
@@ -64,6 +73,16 @@ struct DeployFilesTests {
     /// Loads a config as `osprey run` would, with `environment`.
     static func load(_ path: String, yaml: String, environment: [String: String]) throws -> DaemonConfig {
         try DaemonConfig.load(path: path, yaml: yaml, environment: environment)
+    }
+
+    @Test("the table that answers 405 lists exactly the routes the router registers, and POST /v1/score")
+    func routeMethodsMatchTheRouter() throws {
+        let table = Set(RouteMethods.routes.map { "\($0.method) /" + $0.path.joined(separator: "/") })
+        #expect(table == (try Self.routesWithMethods()).union(["POST /v1/score"]))
+        #expect(RouteMethods.allowed(for: "/v1/score/") == ["POST"])
+        #expect(RouteMethods.allowed(for: "/v1/entities/card_id/c-1/features") == ["GET"])
+        #expect(RouteMethods.allowed(for: "/v1/entities/card_id/features").isEmpty)
+        #expect(RouteMethods.allowed(for: "/nowhere").isEmpty)
     }
 
     @Test("the Dockerfile builds with the script the test suite runs, copies files that exist, and serves /healthz on the port it exposes")
