@@ -137,6 +137,7 @@ def main():
     ap.add_argument("--labels", help="write event_id,label here")
     ap.add_argument("--kafka", help="bootstrap servers: produce to Kafka instead of a file")
     ap.add_argument("--topic", help="topic (default: the kind)")
+    ap.add_argument("--linger-ms", type=int, default=5, help="with --kafka: the producer's linger.ms (how long it batches)")
     ap.add_argument("--from", dest="source", help="with --kafka: produce the JSON lines of this file (written with --out) instead of generating events")
     args = ap.parse_args()
     if args.source and (not args.kafka or args.out or args.labels or args.wall_clock_times or args.bad_rate):
@@ -154,7 +155,7 @@ def main():
     producer = None
     if args.kafka:
         from confluent_kafka import Producer
-        producer = Producer({"bootstrap.servers": args.kafka, "linger.ms": 5, "enable.idempotence": True})
+        producer = Producer({"bootstrap.servers": args.kafka, "linger.ms": args.linger_ms, "enable.idempotence": True})
     topic = args.topic or args.kind
     if args.source:
         n = replay(args.source, producer, topic, key_field, args.rate)

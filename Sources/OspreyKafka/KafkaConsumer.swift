@@ -182,6 +182,24 @@ public final class KafkaConsumer {
         return (low, high)
     }
 
+    /// How many partitions `topic` has, from the broker's metadata.
+    public func partitionCount(of topic: String, timeoutMs: Int32 = 5_000) throws(KafkaError) -> Int32 {
+        guard let rkt = rd_kafka_topic_new(handle, topic, nil) else {
+            throw KafkaError(rd_kafka_last_error(), "opening topic \(topic)")
+        }
+        defer { rd_kafka_topic_destroy(rkt) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(handle, 0, rkt, &metadata, timeoutMs)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, "reading the metadata of \(topic)") }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard let metadata, metadata.pointee.topic_cnt == 1 else {
+            throw KafkaError(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, "reading the metadata of \(topic)")
+        }
+        let entry = metadata.pointee.topics[0]
+        if entry.err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(entry.err, "reading the metadata of \(topic)") }
+        return entry.partition_cnt
+    }
+
     /// The group's committed offsets for `partitions` (absent: none committed).
     public func committed(_ partitions: [TopicPartition], timeoutMs: Int32 = 10_000) throws(KafkaError) -> [TopicPartition: Int64] {
         let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!

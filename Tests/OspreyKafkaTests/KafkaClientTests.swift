@@ -105,6 +105,37 @@ struct KafkaClientTests {
         consumer.close()
     }
 
+    @Test("the key partitioners name the partition that librdkafka's default and murmur2 partitioners pick; the metadata gives the partition count")
+    func keyPartitioners() throws {
+        let bootstrap = try TestBroker.address()
+        let keys = (0..<300).map { "c-\(String(format: "%06d", $0 * 337))" } + ["", "ü-ñ", String(repeating: "k", count: 200)]
+        for (partitioner, pick) in [("consistent_random", KeyPartitioner.crc32), ("murmur2_random", KeyPartitioner.murmur2)] {
+            let topic = try TestBroker.createTopic("keys-\(partitioner)", partitions: 7)
+            let producer = try KafkaProducer(properties: [("bootstrap.servers", bootstrap), ("linger.ms", "5"), ("partitioner", partitioner)])
+            for key in keys where !key.isEmpty {  // an empty key is placed at random
+                try producer.produce(topic: topic, key: Array(key.utf8), value: Array(key.utf8), headers: [])
+            }
+            #expect(producer.flush(timeoutMs: 10_000))
+            let consumer = try KafkaConsumer(
+                properties: [("bootstrap.servers", bootstrap), ("group.id", "g-\(UUID().uuidString.prefix(8))")] + TestBroker.fastGroup,
+                handlers: .init(assigned: { _ in [:] }, revoked: { _ in }, error: { _ in }))
+            #expect(try consumer.partitionCount(of: topic) == 7)
+            try consumer.subscribe([topic])
+            var placed: [String: Int32] = [:]
+            let deadline = Date().addingTimeInterval(30)
+            while placed.count < keys.count - 1 && Date() < deadline {
+                consumer.poll(timeoutMs: 100) { placed[String(decoding: $0.value, as: UTF8.self)] = $0.partition }
+            }
+            consumer.close()
+            #expect(placed.count == keys.count - 1)
+            #expect(Set(placed.values).count == 7, "the keys spread over every partition")
+            for (key, partition) in placed {
+                let predicted = Array(key.utf8).withUnsafeBytes { pick($0, 7) }
+                #expect(predicted == partition, "\(partitioner): key \(key)")
+            }
+        }
+    }
+
     @Test("a bad librdkafka property is refused by name")
     func badProperty() {
         #expect(throws: KafkaError.self) { _ = try KafkaProducer(properties: [("linger.ms", "soon")]) }

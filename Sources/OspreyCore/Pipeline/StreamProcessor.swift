@@ -655,11 +655,25 @@ public final class StreamProcessor {
 
     /// The partition of event type `eventType` whose state holds entity `key`
     /// of kind `kind`. The key is hashed once for all the partitions' tables.
+    ///
+    /// The partitions that the usual producer partitioners pick for the key
+    /// are looked at first: each look at a large table is a cache miss or two,
+    /// and a topic may have dozens of partitions.
     func partition(holding key: String, kind: Int, eventType: Int) -> PartitionRuntime? {
         var key = key
+        let topic = config.spec.eventTypes[eventType].topic
         return key.withUTF8 { bytes in
             let hash = EntityTable.keyHash(bytes)
-            for runtime in partitions.values where runtime.eventType == eventType {
+            var looked: (Int32, Int32) = (-1, -1)
+            if let count = types[eventType].partitionCount, count > 0 {
+                let raw = UnsafeRawBufferPointer(bytes)
+                looked = (KeyPartitioner.crc32(raw, partitionCount: count), KeyPartitioner.murmur2(raw, partitionCount: count))
+                if let runtime = partitions[TopicPartition(topic: topic, partition: looked.0)],
+                   runtime.state.tables[kind].contains(bytes, hash: hash) { return runtime }
+                if looked.1 != looked.0, let runtime = partitions[TopicPartition(topic: topic, partition: looked.1)],
+                   runtime.state.tables[kind].contains(bytes, hash: hash) { return runtime }
+            }
+            for (tp, runtime) in partitions where runtime.eventType == eventType && tp.partition != looked.0 && tp.partition != looked.1 {
                 if runtime.state.tables[kind].contains(bytes, hash: hash) { return runtime }
             }
             return nil
@@ -756,6 +770,10 @@ public final class StreamProcessor {
             }
             if offsets[tp] == nil { log("\(tp): no checkpoint; starting from the committed offset (or the earliest)") }
             partitions[tp] = PartitionRuntime(eventType: type, state: state, nextOffset: next)
+        }
+        for type in Set(list.compactMap { typeByTopic[$0.topic] }) {
+            // Only a shortcut for HTTP lookups: without it they look everywhere.
+            types[type].partitionCount = try? consumer?.partitionCount(of: config.spec.eventTypes[type].topic, timeoutMs: 2_000)
         }
         return offsets
     }
@@ -1127,6 +1145,9 @@ final class EventTypeRuntime {
     /// Vectors scored, and per feature how many had it missing.
     var vectors: UInt64 = 0
     var missing: [UInt64]
+    /// How many partitions the type's topic had at the last assignment
+    /// (nil: not known), for finding an HTTP request's partition.
+    var partitionCount: Int32?
 
     init(decoder: EventDecoder, writer: DecisionRecordWriter, keyField: Int, keyKind: Int?, vector: FeatureVector) {
         self.decoder = decoder
