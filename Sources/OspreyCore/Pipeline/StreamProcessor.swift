@@ -665,7 +665,7 @@ public final class StreamProcessor {
         return key.withUTF8 { bytes in
             let hash = EntityTable.keyHash(bytes)
             var looked: (Int32, Int32) = (-1, -1)
-            if let count = types[eventType].partitionCount, count > 0 {
+            if let count = types[eventType].partitionCount, count > 0, !bytes.isEmpty {
                 let raw = UnsafeRawBufferPointer(bytes)
                 looked = (KeyPartitioner.crc32(raw, partitionCount: count), KeyPartitioner.murmur2(raw, partitionCount: count))
                 if let runtime = partitions[TopicPartition(topic: topic, partition: looked.0)],
