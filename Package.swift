@@ -92,6 +92,10 @@ let package = Package(
             dependencies: ["OspreyFeatures"]
         ),
         .testTarget(
+            name: "OspreyHTTPTests",
+            dependencies: ["OspreyHTTP"]
+        ),
+        .testTarget(
             name: "DeployTests",
             dependencies: ["OspreyCore", "OspreyHTTP", "OspreyFeatures", .product(name: "Yams", package: "Yams")]
         ),

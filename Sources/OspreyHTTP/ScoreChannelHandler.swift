@@ -294,10 +294,8 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             connection = .implied
         }
-        var buffer = context.channel.allocator.buffer(capacity: ResponseFraming.headRoom + response.body.count)
-        ResponseFraming.writeHead(status: response.status, version: version, contentLength: response.body.count,
-                                  date: date.now(), connection: connection, to: &buffer)
-        buffer.writeBytes(response.body)
+        let buffer = ResponseFraming.answer(response, version: version, connection: connection, date: date.now(),
+                                            allocator: context.channel.allocator)
         guard let raw = writer.context else { return }
         if keepAlive {
             raw.writeAndFlush(NIOAny(buffer), promise: nil)
@@ -450,6 +448,7 @@ struct ScoringHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             }
             let writer = RawResponseWriter()
             try pipeline.addHandler(writer)
+            try pipeline.addHandler(DirectScoreHandler(route: route))
             try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false)
             try pipeline.addHandler(ScoreChannelHandler(route: route, writer: writer))
             try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
@@ -500,6 +499,16 @@ enum ResponseFraming {
 
     /// Room enough for the longest status line and headers written here.
     static let headRoom = 192
+
+    /// An answer's bytes: status line, headers, JSON body.
+    static func answer(_ response: ScoreRoute.Response, version: HTTPVersion, connection: Connection, date: String,
+                       allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: headRoom + response.body.count)
+        writeHead(status: response.status, version: version, contentLength: response.body.count,
+                  date: date, connection: connection, to: &buffer)
+        buffer.writeBytes(response.body)
+        return buffer
+    }
 
     /// Writes `HTTP/1.x <status> <reason>` and the headers, through the empty line.
     static func writeHead(status: Int, version: HTTPVersion, contentLength: Int, date: String,

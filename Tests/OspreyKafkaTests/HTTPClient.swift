@@ -58,9 +58,10 @@ enum HTTPClient {
     }
 
     /// Writes `requests` (raw HTTP/1.1 text) to one connection in a single
-    /// write, then reads `count` answers (all, until the server closes, when nil).
+    /// write (or in writes of `splitEvery` bytes, 5 ms apart), then reads
+    /// `count` answers (all, until the server closes, when nil).
     /// Each final answer needs a Content-Length.
-    static func pipelined(_ requests: [String], port: Int, count: Int? = nil) throws -> [Reply] {
+    static func pipelined(_ requests: [String], port: Int, count: Int? = nil, splitEvery: Int? = nil) throws -> [Reply] {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -76,9 +77,11 @@ enum HTTPClient {
         let out = Array(requests.joined().utf8)
         var sent = 0
         while sent < out.count {
-            let n = out[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let end = splitEvery.map { min(out.count, sent + $0) } ?? out.count
+            let n = out[sent..<end].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             try #require(n > 0, "send")
             sent += n
+            if splitEvery != nil { usleep(5_000) }
         }
         var input: [UInt8] = []
         var replies: [Reply] = []
