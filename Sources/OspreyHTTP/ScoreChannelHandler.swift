@@ -25,6 +25,11 @@ import OspreyJSON
 /// them to the stream thread's mailbox, and writes the answer from the event
 /// loop when the stream thread hands it back. Every other request goes on.
 ///
+/// Most score requests never get here: ``DirectScoreHandler`` serves those of
+/// the plain shape from the bytes, ahead of NIO's decoder. This handler takes
+/// the rest: HTTP/1.0, `Expect: 100-continue`, bodies over the limit, and any
+/// score request on a connection that has sent another kind of request.
+///
 /// Answers leave in request order. A request read while a score is pending, or
 /// a score request read while the router still owes an answer, waits here, and
 /// the connection stops reading until it has gone on; a pipelining client

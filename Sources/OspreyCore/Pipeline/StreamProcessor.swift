@@ -664,19 +664,17 @@ public final class StreamProcessor {
         let topic = config.spec.eventTypes[eventType].topic
         return key.withUTF8 { bytes in
             let hash = EntityTable.keyHash(bytes)
-            var looked: (Int32, Int32) = (-1, -1)
+            func holds(_ runtime: PartitionRuntime) -> Bool { runtime.state.tables[kind].contains(bytes, hash: hash) }
+            var guesses: (Int32, Int32) = (-1, -1)
             if let count = types[eventType].partitionCount, count > 0, !bytes.isEmpty {
                 let raw = UnsafeRawBufferPointer(bytes)
-                looked = (KeyPartitioner.crc32(raw, partitionCount: count), KeyPartitioner.murmur2(raw, partitionCount: count))
-                if let runtime = partitions[TopicPartition(topic: topic, partition: looked.0)],
-                   runtime.state.tables[kind].contains(bytes, hash: hash) { return runtime }
-                if looked.1 != looked.0, let runtime = partitions[TopicPartition(topic: topic, partition: looked.1)],
-                   runtime.state.tables[kind].contains(bytes, hash: hash) { return runtime }
+                guesses = (KeyPartitioner.crc32(raw, partitionCount: count), KeyPartitioner.murmur2(raw, partitionCount: count))
+                if let runtime = partitions[TopicPartition(topic: topic, partition: guesses.0)], holds(runtime) { return runtime }
+                if guesses.1 != guesses.0, let runtime = partitions[TopicPartition(topic: topic, partition: guesses.1)], holds(runtime) { return runtime }
             }
-            for (tp, runtime) in partitions where runtime.eventType == eventType && tp.partition != looked.0 && tp.partition != looked.1 {
-                if runtime.state.tables[kind].contains(bytes, hash: hash) { return runtime }
-            }
-            return nil
+            return partitions.first { tp, runtime in
+                runtime.eventType == eventType && tp.partition != guesses.0 && tp.partition != guesses.1 && holds(runtime)
+            }?.value
         }
     }
 
