@@ -90,4 +90,44 @@ struct ScoreRequestHeadTests {
         #expect(parse("POST /v1/score HTTP/1.1\r\nContent-Length: 1\r\n" + padding + "\r\n") == .other)
         #expect(parse("POST /v1/score?" + String(repeating: "q", count: ScoreRequestHead.maximumLength)) == .other)
     }
+
+    @Test("mutated requests never trap, and an accepted head ends with its empty line")
+    func mutations() {
+        var random = SplitMix(seed: 11)
+        let base = Array((plain + "{\"event_id\":\"e-1\"}").utf8)
+        let alphabet = Array("\r\n :/?0123456789aAzZ-\t\u{7f}\u{0}".utf8) + [0xC3, 0xFF]
+        var accepted = 0
+        for _ in 0..<20_000 {
+            var bytes = base
+            for _ in 0..<(1 + random.next() % 4) {
+                let at = Int(random.next() % UInt64(bytes.count))
+                switch random.next() % 4 {
+                case 0: bytes[at] = alphabet[Int(random.next() % UInt64(alphabet.count))]
+                case 1: bytes.insert(alphabet[Int(random.next() % UInt64(alphabet.count))], at: at)
+                case 2: bytes.remove(at: at)
+                default: bytes.removeLast(Int(random.next() % UInt64(max(1, bytes.count / 2))))
+                }
+            }
+            let parse = bytes.withUnsafeBytes { ScoreRequestHead.parse($0) }
+            if case .head(let head) = parse {
+                accepted += 1
+                #expect(head.length <= bytes.count && bytes[..<head.length].suffix(4).elementsEqual("\r\n\r\n".utf8))
+                #expect(bytes.starts(with: "POST /v1/score".utf8))
+            }
+        }
+        #expect(accepted > 1000, "the mutations leave many requests acceptable (\(accepted))")
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so a failure can be replayed.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
