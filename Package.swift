@@ -20,6 +20,9 @@ let package = Package(
     ],
     targets: [
         .target(
+            name: "OspreyRandom"
+        ),
+        .target(
             name: "OspreyJSON"
         ),
         .target(
@@ -72,12 +75,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "osprey-feature-bench",
-            dependencies: ["OspreyFeatures"],
+            dependencies: ["OspreyFeatures", "OspreyRandom"],
             path: "Benchmarks/FeatureBenchmark"
         ),
         .testTarget(
             name: "OspreyModelTests",
-            dependencies: ["OspreyModel", "OspreyJSON", "OspreyFeatures"]
+            dependencies: ["OspreyModel", "OspreyJSON", "OspreyFeatures", "OspreyRandom"]
         ),
         .testTarget(
             name: "OspreyKafkaTests",
@@ -89,11 +92,11 @@ let package = Package(
         ),
         .testTarget(
             name: "OspreyFeaturesTests",
-            dependencies: ["OspreyFeatures"]
+            dependencies: ["OspreyFeatures", "OspreyRandom"]
         ),
         .testTarget(
             name: "OspreyHTTPTests",
-            dependencies: ["OspreyHTTP"]
+            dependencies: ["OspreyHTTP", "OspreyRandom"]
         ),
         .testTarget(
             name: "DeployTests",

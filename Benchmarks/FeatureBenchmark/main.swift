@@ -7,6 +7,7 @@
 import Glibc
 #endif
 import OspreyFeatures
+import OspreyRandom
 
 func argument(_ name: String, _ fallback: String) -> String {
     let args = CommandLine.arguments
@@ -30,23 +31,9 @@ func residentBytes() -> Int {
     return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
-/// A deterministic generator (SplitMix64).
-struct Random {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-}
-
 /// Payment events as JSON lines, ~1% up to 30 s late.
 func payments(count: Int, cards: Int, merchants: Int, span: Int64, seed: UInt64) -> [[UInt8]] {
-    var rng = Random(state: seed)
+    var rng = SplitMix64(seed: seed)
     let base: Int64 = 1_795_380_000_000
     let channels = ["web", "app", "pos", "moto"]
     let countries = ["US", "US", "US", "FR", "DE"]

@@ -1,5 +1,6 @@
 import Foundation
 import OspreyJSON
+import OspreyRandom
 import Testing
 @testable import OspreyFeatures
 
@@ -10,25 +11,13 @@ import Testing
 /// `OSPREY_FUZZ_SECONDS` runs it for a time instead (Deploy/reliability/fuzz.sh).
 @Suite("Event decoder fuzzing")
 struct EventDecoderFuzzTests {
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-    }
-
     static let fragments: [[UInt8]] = [
         "NaN", "Infinity", "-", "1e999", "-0", "0.0e-400", "\"", "\\u", "\\ud800", "{", "}", "[", "]", ",", ":", "null",
         "true", "\"event_id\":", "\"amount\":", "\"amount\":\"1\"", "\"event_time\":\"2026-02-30T00:00:00Z\"",
         "\"event_time\":1e20", "[[[[[[[[[[", String(repeating: "[", count: 80), " ", "\u{00e9}", "\u{1F600}",
     ].map { Array($0.utf8) } + [[0xFF], [0xC3], [0xED, 0xA0, 0x80], [0x00], [0xF4, 0x90, 0x80, 0x80]]
 
-    func mutate(_ input: [UInt8], _ rng: inout SplitMix) -> [UInt8] {
+    func mutate(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var bytes = input
         for _ in 0..<(1 + rng.below(4)) {
             switch rng.below(6) {
@@ -52,7 +41,7 @@ struct EventDecoderFuzzTests {
     func mutations() throws {
         let environment = ProcessInfo.processInfo.environment
         let iterations = Int(environment["OSPREY_FUZZ_ITERATIONS"] ?? "") ?? 30_000
-        var rng = SplitMix(state: UInt64(environment["OSPREY_FUZZ_SEED"] ?? "") ?? 20_261_123)
+        var rng = SplitMix64(seed: UInt64(environment["OSPREY_FUZZ_SEED"] ?? "") ?? 20_261_123)
         let plan = try FeatureFixtures.plan()
         let decoder = plan.decoder(forEventType: 0)
         let engine = FeatureEngine(plan: plan)

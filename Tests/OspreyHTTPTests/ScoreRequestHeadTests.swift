@@ -1,4 +1,5 @@
 @testable import OspreyHTTP
+import OspreyRandom
 import Testing
 
 /// ``ScoreRequestHead`` takes the simple score requests and declines
@@ -93,7 +94,7 @@ struct ScoreRequestHeadTests {
 
     @Test("mutated requests never trap, and an accepted head ends with its empty line")
     func mutations() {
-        var random = SplitMix(seed: 11)
+        var random = SplitMix64(seed: 11)
         let base = Array((plain + "{\"event_id\":\"e-1\"}").utf8)
         let alphabet = Array("\r\n :/?0123456789aAzZ-\t\u{7f}\u{0}".utf8) + [0xC3, 0xFF]
         var accepted = 0
@@ -116,18 +117,5 @@ struct ScoreRequestHeadTests {
             }
         }
         #expect(accepted > 1000, "the mutations leave many requests acceptable (\(accepted))")
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so a failure can be replayed.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
