@@ -96,7 +96,11 @@ let package = Package(
         ),
         .testTarget(
             name: "OspreyHTTPTests",
-            dependencies: ["OspreyHTTP", "OspreyRandom"]
+            dependencies: [
+                "OspreyHTTP", "OspreyCore", "OspreyRandom",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "DeployTests",

@@ -134,33 +134,23 @@ final class DirectScoreHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func score(_ head: ScoreRequestHead, body: [UInt8], context: ChannelHandlerContext) {
         started = DispatchTime.now().uptimeNanoseconds
         keepAlive = head.keepAlive
-        var explain = false
-        var eventType: String?
+        var parameters = ScoreRoute.Parameters()
         if let query = head.query {
-            let parameters = URI("/?" + query).queryParameters
-            guard let flag = ScoreRoute.flag(parameters["explain"].map(String.init)) else {
-                return answer(ScoreRoute.failure(400, "invalid_parameter", "'explain' must be true or false (or 1 or 0)", field: "explain"), context: context)
+            switch ScoreRoute.parameters(URI("/?" + query)) {
+            case .success(let p): parameters = p
+            case .failure(let refusal): return answer(refusal, context: context)
             }
-            explain = flag
-            eventType = parameters["event_type"].map(String.init)
         }
-        switch route.events(in: body) {
-        case .failure(let failure):
-            answer(failure, context: context)
-        case .success(let (events, batch)):
-            state = .scoring
-            let loop = context.eventLoop
-            let handler = NIOLoopBound(self, eventLoop: loop)
-            route.mailbox.post(.score(eventType: eventType, events: events, explain: explain) { answer in
-                loop.execute { handler.value.scored(answer, batch: batch) }
-            })
+        if let failure = route.submit(body, parameters, on: context.eventLoop, then: { [self] in scored($0) }) {
+            return answer(failure, context: context)
         }
+        state = .scoring
     }
 
     /// The stream thread's answer, back on the event loop.
-    private func scored(_ answer: ScoreAnswer, batch: Bool) {
+    private func scored(_ response: ScoreRoute.Response) {
         guard state == .scoring, let context else { return }
-        self.answer(ScoreRoute.response(answer, batch: batch), context: context)
+        answer(response, context: context)
         serve(context: context)
         if readPending && state != .scoring {
             readPending = false

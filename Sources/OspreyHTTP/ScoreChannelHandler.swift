@@ -63,8 +63,7 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// A score request being read or scored.
     private struct Pending {
-        var explain: Bool
-        var eventType: String?
+        var parameters: ScoreRoute.Parameters
         var version: HTTPVersion
         var keepAlive: Bool
         var started: UInt64
@@ -199,17 +198,16 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             let declared = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
-            let query = uri.queryParameters
-            let explain = ScoreRoute.flag(query["explain"].map(String.init))
+            var parameters = ScoreRoute.Parameters()
+            var refused: ScoreRoute.Response?
+            switch ScoreRoute.parameters(uri) {
+            case .success(let p): parameters = p
+            case .failure(let r): refused = r
+            }
             pending = Pending(
-                explain: explain ?? false,
-                eventType: query["event_type"].map(String.init),
-                version: head.version,
-                keepAlive: head.isKeepAlive,
+                parameters: parameters, version: head.version, keepAlive: head.isKeepAlive,
                 started: DispatchTime.now().uptimeNanoseconds,
-                refused: declared > route.settings.maxBodyBytes ? tooLarge
-                    : explain == nil ? ScoreRoute.failure(400, "invalid_parameter", "'explain' must be true or false (or 1 or 0)", field: "explain")
-                    : nil)
+                refused: declared > route.settings.maxBodyBytes ? tooLarge : refused)
             state = .reading
             // A client that asks before sending its body (curl does above
             // 1 MB) hears at once: go on, or the refusal and the connection closes.
@@ -254,24 +252,17 @@ final class ScoreChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func score(context: ChannelHandlerContext) {
         guard let request = pending else { return }
         if let refused = request.refused { return answer(refused, context: context) }
-        switch route.events(in: request.body) {
-        case .failure(let failure):
-            answer(failure, context: context)
-        case .success(let (events, batch)):
-            state = .scoring
-            pending!.body = []
-            let loop = context.eventLoop
-            let handler = NIOLoopBound(self, eventLoop: loop)
-            route.mailbox.post(.score(eventType: request.eventType, events: events, explain: request.explain) { answer in
-                loop.execute { handler.value.scored(answer, batch: batch) }
-            })
+        if let failure = route.submit(request.body, request.parameters, on: context.eventLoop, then: { [self] in scored($0) }) {
+            return answer(failure, context: context)
         }
+        state = .scoring
+        pending!.body = []
     }
 
     /// The stream thread's answer, back on the event loop.
-    private func scored(_ answer: ScoreAnswer, batch: Bool) {
+    private func scored(_ response: ScoreRoute.Response) {
         guard state == .scoring, let context else { return }
-        self.answer(ScoreRoute.response(answer, batch: batch), context: context)
+        answer(response, context: context)
     }
 
     private func answer(_ response: ScoreRoute.Response, context: ChannelHandlerContext) {
@@ -361,6 +352,40 @@ struct ScoreRoute: Sendable {
         guard head.method == .POST else { return nil }
         let uri = URI(head.uri)
         return uri.path == ScoreChannelHandler.path || uri.path == ScoreChannelHandler.path + "/" ? uri : nil
+    }
+
+    /// What a score request's query asks for.
+    struct Parameters {
+        /// `explain=true`: add TreeSHAP contributions.
+        var explain = false
+        /// `event_type=NAME`: the event type, when several are configured.
+        var eventType: String?
+    }
+
+    /// The query's parameters, or the 400 for an `explain` that is no boolean.
+    static func parameters(_ uri: URI) -> Result<Parameters, Response> {
+        let query = uri.queryParameters
+        guard let explain = flag(query["explain"].map(String.init)) else {
+            return .failure(failure(400, "invalid_parameter", "'explain' must be true or false (or 1 or 0)", field: "explain"))
+        }
+        return .success(Parameters(explain: explain, eventType: query["event_type"].map(String.init)))
+    }
+
+    /// Posts a read request's events to the stream thread. Returns the answer
+    /// at once when the body cannot be scored; otherwise `then` gets it on
+    /// `loop` once the stream thread has scored the events.
+    func submit(_ body: [UInt8], _ parameters: Parameters, on loop: any EventLoop,
+                then answer: @escaping (Response) -> Void) -> Response? {
+        switch events(in: body) {
+        case .failure(let failure):
+            return failure
+        case .success(let (events, batch)):
+            let reply = NIOLoopBound(answer, eventLoop: loop)
+            mailbox.post(.score(eventType: parameters.eventType, events: events, explain: parameters.explain) { scored in
+                loop.execute { reply.value(Self.response(scored, batch: batch)) }
+            })
+            return nil
+        }
     }
 
     /// A boolean query parameter: absent is false; nil when it is neither
