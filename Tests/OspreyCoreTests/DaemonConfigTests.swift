@@ -139,6 +139,26 @@ struct DaemonConfigTests {
         }
     }
 
+    @Test("JSON integers print as Swift prints them, at every length and both extremes")
+    func jsonIntegers() {
+        var values: [Int64] = [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, -1, -9, -10, -99, -100, .max, .min, .max - 1, .min + 1, 1_795_380_000_123]
+        var power: Int64 = 1
+        for _ in 0..<18 {
+            power *= 10
+            values += [power - 1, power, power + 1, -power + 1, -power, -power - 1]
+        }
+        var bits: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<2000 {
+            bits = bits &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            values.append(Int64(bitPattern: bits) >> Int64(bits % 60))
+        }
+        for v in values {
+            var text = JSONText()
+            text.integer(v)
+            #expect(String(decoding: text.bytes, as: UTF8.self) == String(v))
+        }
+    }
+
     @Test("several instances are refused when features follow an entity other than the message key")
     func instancesAndPartitionLocalFeatures() throws {
         let (path, yaml) = Self.example("payments")

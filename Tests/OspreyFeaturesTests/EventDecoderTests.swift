@@ -78,15 +78,75 @@ struct EventDecoderTests {
         #expect(try decode(#"{"event_id":"e","event_time":1795380000123,"card_id":"c","amount":-0}"#).numbers[3].bitPattern == 0)
     }
 
-    @Test("the eight-byte string scan stops at any byte that needs a look, wherever it sits")
+    @Test("member names are found at any length, in any order, escaped or not, however near the end of the message")
+    func memberNames() throws {
+        // Names of 1 to 20 bytes, each sharing its first bytes with the others,
+        // so that a compare of too few bytes would take one for another.
+        let names = (1...20).map { String(repeating: "k", count: $0 - 1) + "\(UnicodeScalar(UInt8(ascii: "a") + UInt8($0)))" }
+        var fields = [FieldSpec(name: "event_id", type: .string, required: true), FieldSpec(name: "event_time", type: .timestamp, required: true)]
+        fields += names.map { FieldSpec(name: $0, type: .number, required: false) }
+        let decoder = EventDecoder(type: EventTypeSpec(name: "n", topic: "n", idField: "event_id", timeField: "event_time", allowedLateness: 0, maxEventBytes: 4096, fields: fields, features: []))
+        var rng = SplitMix64(seed: 7)
+        for round in 0..<200 {
+            var order = Array(names.indices)
+            for i in order.indices.reversed() { order.swapAt(i, rng.below(i + 1)) }
+            let chosen = order.prefix(1 + rng.below(names.count))
+            var members = [#""event_id":"e""#, #""event_time":1795380000123"#]
+            for i in chosen {
+                // Every third name spelled with an escape (\u0061 is "a").
+                let name = round % 3 == 0 ? names[i].replacingOccurrences(of: "k", with: #"\u006b"#) : names[i]
+                members.append("\"\(name)\":\(i)")
+            }
+            members.append(#""unknown_member_of_a_length_no_name_has":0"#)
+            for i in members.indices.reversed() { members.swapAt(i, rng.below(i + 1)) }
+            var event = decoder.makeEvent()
+            try decoder.decode(Array("{\(members.joined(separator: ","))}".utf8), into: &event)
+            for (i, _) in names.enumerated() {
+                #expect(event.present[2 + i] == chosen.contains(i), "round \(round): \(names[i])")
+                if chosen.contains(i) { #expect(event.numbers[2 + i] == Double(i)) }
+            }
+        }
+        // Names that end a few bytes before the message does, where the
+        // compare cannot load whole words.
+        for (i, name) in names.enumerated() {
+            var event = decoder.makeEvent()
+            try decoder.decode(Array(#"{"event_id":"e","event_time":1,"\#(name)":5}"#.utf8), into: &event)
+            #expect(event.numbers[2 + i] == 5, "\(name)")
+            // Another name of the next length, and one of the same length that
+            // differs only in its last byte: neither is declared.
+            for other in ["x" + name, name.dropLast() + "z"] {
+                try decoder.decode(Array(#"{"event_id":"e","event_time":1,"\#(other)":5}"#.utf8), into: &event)
+                #expect(!event.present.dropFirst(2).contains(true), "\(other)")
+            }
+        }
+    }
+
+    @Test("the eight-byte string scan stops at the first byte that needs a look, wherever it sits")
     func stringScanWords() {
+        func word(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } }
         for byte in UInt8.min...UInt8.max {
             let special = byte == 0x22 || byte == 0x5C || byte < 0x20 || byte >= 0x80
             for position in 0..<8 {
                 var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 8)
                 bytes[position] = byte
-                let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-                #expect(JSONScanner.needsLook(word) == special, "byte 0x\(String(byte, radix: 16)) at \(position)")
+                let flags = JSONScanner.lookFlags(word(bytes))
+                #expect((flags != 0) == special, "byte 0x\(String(byte, radix: 16)) at \(position)")
+                if special { #expect(flags.trailingZeroBitCount >> 3 == position, "byte 0x\(String(byte, radix: 16)) at \(position)") }
+            }
+        }
+        // A second special byte after the first (a borrow out of a zero byte
+        // can flag the byte after it) never moves the stop.
+        let specials: [UInt8] = [0x00, 0x01, 0x1F, 0x22, 0x5C, 0x80, 0xC3, 0xFF]
+        for first in specials {
+            for second in specials {
+                for p in 0..<8 {
+                    for q in p..<8 where q > p {
+                        var bytes = [UInt8](repeating: UInt8(ascii: " "), count: 8)
+                        bytes[p] = first
+                        bytes[q] = second
+                        #expect(JSONScanner.lookFlags(word(bytes)).trailingZeroBitCount >> 3 == p, "0x\(String(first, radix: 16)) at \(p), 0x\(String(second, radix: 16)) at \(q)")
+                    }
+                }
             }
         }
         let e = try? decode(#"{"event_id":"a-very-long-event-id-\u00e9-with-escapes-\"q\"-and-é-past-eight-bytes","event_time":1795380000123,"card_id":"c","amount":1}"#)

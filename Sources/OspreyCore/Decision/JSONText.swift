@@ -66,20 +66,34 @@ public struct JSONText {
 
     /// Appends an integer.
     public mutating func integer(_ v: Int64) {
-        if v == 0 { bytes.append(0x30); return }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        // Two digits per division, from a table of the hundred pairs: a
+        // record holds half a dozen 13-digit times and offsets.
         var n = v.magnitude
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            while n > 0 {
-                buffer[19 - count] = UInt8(n % 10) + 0x30
-                n /= 10
-                count += 1
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            let pairs = Self.digitPairs.utf8Start
+            var i = 20
+            while n >= 100 {
+                let pair = Int(n % 100) &* 2
+                n /= 100
+                i -= 2
+                digits[i] = pairs[pair]
+                digits[i + 1] = pairs[pair + 1]
+            }
+            if n >= 10 {
+                i -= 2
+                digits[i] = pairs[Int(n) &* 2]
+                digits[i + 1] = pairs[Int(n) &* 2 + 1]
+            } else {
+                i -= 1
+                digits[i] = UInt8(truncatingIfNeeded: n) &+ 0x30
             }
             if v < 0 { bytes.append(0x2D) }
-            bytes.append(contentsOf: buffer[(20 - count)...])
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[i...]))
         }
     }
+
+    /// "00", "01", ... "99", back to back.
+    static let digitPairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
 
     /// Appends `true` or `false`.
     public mutating func bool(_ b: Bool) { if b { raw("true") } else { raw("false") } }

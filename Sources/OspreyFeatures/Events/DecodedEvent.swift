@@ -24,11 +24,11 @@ public struct DecodedEvent: Sendable {
     }
 
     mutating func reset() {
-        for i in present.indices {
-            present[i] = false
-            numbers[i] = .nan
-            strings[i] = nil
-        }
+        // Whole buffers: element by element, each write checked the array's
+        // uniqueness again.
+        present.withUnsafeMutableBufferPointer { $0.update(repeating: false) }
+        numbers.withUnsafeMutableBufferPointer { $0.update(repeating: .nan) }
+        strings.withUnsafeMutableBufferPointer { $0.update(repeating: nil) }
     }
 }
 

@@ -27,6 +27,9 @@ public final class EventDecoder: Sendable {
     let nameBytes: [UInt8]
     let nameStarts: [Int]
     let nameLengths: [Int]
+    /// Per declared name, its first 16 bytes as two little-endian words,
+    /// zero-padded: a name that short is compared in two word compares.
+    let namePrefixes: [UInt64]
     let types: [FieldType]
     let required: [Bool]
     /// Per field, its longest accepted value in bytes (the id and entity keys
@@ -50,6 +53,11 @@ public final class EventDecoder: Sendable {
         nameBytes = bytes
         nameStarts = starts
         nameLengths = lengths
+        namePrefixes = type.fields.flatMap { field -> [UInt64] in
+            var words: [UInt64] = [0, 0]
+            for (k, byte) in field.name.utf8.prefix(16).enumerated() { words[k >> 3] |= UInt64(byte) << (UInt64(k & 7) * 8) }
+            return words
+        }
         types = type.fields.map(\.type)
         required = type.fields.map(\.required)
         idIndex = type.fields.firstIndex { $0.name == type.idField } ?? -1
@@ -98,6 +106,9 @@ public final class EventDecoder: Sendable {
         if scanner.peek == UInt8(ascii: "}") {
             scanner.index += 1
         } else {
+            // Producers write their fields in one order, usually the declared
+            // one: the field after the last one found is tried first.
+            var expected = 0
             while true {
                 guard scanner.peek == UInt8(ascii: "\"") else { throw scanner.syntax("expected a member name") }
                 let key = try scanner.string()
@@ -105,7 +116,8 @@ public final class EventDecoder: Sendable {
                 guard scanner.peek == UInt8(ascii: ":") else { throw scanner.syntax("expected ':'") }
                 scanner.index += 1
                 try scanner.skipSpace()
-                if let field = lookup(key, scanner: scanner, names: names) {
+                if let field = lookup(key, scanner: scanner, names: names, expected: expected) {
+                    expected = field + 1
                     try read(field: field, scanner: &scanner, into: &event)
                 } else {
                     try scanner.skipValue(depth: 1)
@@ -134,16 +146,46 @@ public final class EventDecoder: Sendable {
         if let failure { throw failure }
     }
 
+    /// The declared field named `key`, trying field `expected` first.
     @inline(__always)
-    func lookup(_ key: JSONScanner.StringSpan, scanner: JSONScanner, names: UnsafeBufferPointer<UInt8>) -> Int? {
-        for i in 0..<nameLengths.count where nameLengths[i] == key.length {
-            let name = names.baseAddress! + nameStarts[i]
-            let matches = key.escaped
-                ? key.decoded!.elementsEqual(UnsafeBufferPointer(start: name, count: key.length))
-                : memcmp(name, scanner.base + key.start, key.length) == 0
-            if matches { return i }
+    func lookup(_ key: JSONScanner.StringSpan, scanner: JSONScanner, names: UnsafeBufferPointer<UInt8>, expected: Int) -> Int? {
+        let n = nameLengths.count
+        if key.escaped {
+            for i in 0..<n where nameLengths[i] == key.length {
+                if key.decoded!.elementsEqual(UnsafeBufferPointer(start: names.baseAddress! + nameStarts[i], count: key.length)) { return i }
+            }
+            return nil
         }
+        // A key of up to 16 bytes as two words, masked to its length, when 16
+        // bytes of the message remain from its start (so the loads stay
+        // inside it); otherwise memcmp.
+        let length = key.length
+        let bytes = UnsafeRawPointer(scanner.base + key.start)
+        let words = length <= 16 && scanner.count - key.start >= 16
+        var first: UInt64 = 0
+        var second: UInt64 = 0
+        if words {
+            let masks = Self.prefixMasks(length)
+            first = bytes.loadUnaligned(as: UInt64.self) & masks.0
+            second = bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self) & masks.1
+        }
+        @inline(__always) func matches(_ i: Int) -> Bool {
+            guard nameLengths[i] == length else { return false }
+            if words { return namePrefixes[2 * i] == first && namePrefixes[2 * i + 1] == second }
+            return memcmp(names.baseAddress! + nameStarts[i], bytes, length) == 0
+        }
+        if expected < n && matches(expected) { return expected }
+        for i in 0..<n where i != expected && matches(i) { return i }
         return nil
+    }
+
+    /// Masks keeping the first `length` (≤ 16) bytes of two little-endian words.
+    @inline(__always)
+    static func prefixMasks(_ length: Int) -> (UInt64, UInt64) {
+        @inline(__always) func mask(_ bytes: Int) -> UInt64 {
+            bytes >= 8 ? ~0 : bytes <= 0 ? 0 : (UInt64(1) << UInt64(bytes * 8)) &- 1
+        }
+        return (mask(length), mask(length - 8))
     }
 
     func read(field i: Int, scanner: inout JSONScanner, into event: inout DecodedEvent) throws(EventError) {
@@ -157,7 +199,8 @@ public final class EventDecoder: Sendable {
             try scanner.literal("null")
             return
         }
-        let found = scanner.kindAt()
+        // What the value is, for error messages only: named from its first byte.
+        var found: String { JSONScanner.kind(startingWith: c) }
         let start = scanner.index
         func wrongType(_ expected: String) -> EventError {
             if found == "invalid JSON" { return scanner.syntax("expected a value for '\(name)'") }
@@ -232,8 +275,9 @@ struct JSONScanner {
         EventError(.invalidJSON, message: atEnd ? "\(reason), but the message ends (truncated?)" : reason, offset: index)
     }
 
-    func kindAt() -> String {
-        switch peek {
+    /// What a JSON value starting with `byte` is, in words.
+    static func kind(startingWith byte: UInt8) -> String {
+        switch byte {
         case UInt8(ascii: "\""): return "a string"
         case UInt8(ascii: "{"): return "an object"
         case UInt8(ascii: "["): return "an array"
@@ -277,7 +321,13 @@ struct JSONScanner {
         var ascii = true
         // Eight bytes at a time while none of them needs a look: no quote, no
         // backslash, no control character, no byte of a multi-byte sequence.
-        while count - index >= 8 && !Self.needsLook(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)) { index += 8 }
+        // The first flagged byte then is the first one that does: jump to it.
+        while count - index >= 8 {
+            let flags = Self.lookFlags(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+            if flags == 0 { index += 8; continue }
+            index += flags.trailingZeroBitCount >> 3
+            break
+        }
         while index < count {
             let c = base[index]
             if c == UInt8(ascii: "\"") {
@@ -345,17 +395,19 @@ struct JSONScanner {
         throw syntax("unterminated string")
     }
 
-    /// Whether any byte of `word` is a quote, a backslash, below 0x20 or
-    /// 0x80 and above (exact as a yes or no; which byte is left to the caller).
+    /// The high bit of each byte of `word` (little-endian) that is a quote, a
+    /// backslash, below 0x20 or 0x80 and above. Zero exactly when no byte is;
+    /// otherwise the lowest flagged byte is the first such byte (a borrow can
+    /// flag a byte after it, never one before).
     @inline(__always)
-    static func needsLook(_ word: UInt64) -> Bool {
+    static func lookFlags(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         @inline(__always) func hasZeroByte(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & highs }
         let quote = hasZeroByte(word ^ (ones &* 0x22))
         let backslash = hasZeroByte(word ^ (ones &* 0x5C))
         let control = (word &- ones &* 0x20) & ~word & highs
-        return (quote | backslash | control | (word & highs)) != 0
+        return quote | backslash | control | (word & highs)
     }
 
     mutating func hex4() throws(EventError) -> UInt32 {
