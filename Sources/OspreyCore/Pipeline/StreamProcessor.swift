@@ -71,7 +71,12 @@ public final class StreamProcessor {
     var consumedByPartition: [TopicPartition: UInt64] = [:]
     var httpWriters: [DecisionRecordWriter] = []
     var emptyStates: [PartitionState] = []
-    @exclusivity(unchecked) var partitions: [TopicPartition: PartitionRuntime] = [:]
+    @exclusivity(unchecked) var partitions: [TopicPartition: PartitionRuntime] = [:] {
+        didSet { lastRuntime = nil }
+    }
+    /// The partition of the last event handled (see ``runtime(of:)``);
+    /// forgotten whenever the assignment changes.
+    @exclusivity(unchecked) var lastRuntime: (topic: String, partition: Int32, runtime: PartitionRuntime)?
     /// Running totals.
     @exclusivity(unchecked) public private(set) var counters = Counters()
     var lastCheckpoint = Date()
@@ -221,6 +226,7 @@ public final class StreamProcessor {
         }
 
         while !stopFlag.isRequested {
+            clock.anchor()
             var handled = 0
             while handled < 1024 {
                 // HTTP requests wait at most one batch of 64 events for their turn.
@@ -952,11 +958,24 @@ public final class StreamProcessor {
     // MARK: Events
 
     @exclusivity(unchecked) var scratch = ScoringScratch()
+    /// Wall-clock times of the events' monotonic readings; anchored every loop turn.
+    @exclusivity(unchecked) var clock = WallClock()
+
+    /// The runtime of the partition `message` came from. Messages come in
+    /// runs from one partition (a fetch answers per partition), so the last
+    /// one found is tried before the dictionary, whose lookup hashes the
+    /// topic's name.
+    @inline(__always)
+    func runtime(of message: ConsumedMessage) -> PartitionRuntime? {
+        if let last = lastRuntime, last.partition == message.partition, last.topic == message.topic { return last.runtime }
+        guard let runtime = partitions[TopicPartition(topic: message.topic, partition: message.partition)] else { return nil }
+        lastRuntime = (message.topic, message.partition, runtime)
+        return runtime
+    }
 
     func handle(_ message: ConsumedMessage) {
-        let tp = TopicPartition(topic: message.topic, partition: message.partition)
         // Waiting to replay: everything from the checkpoints on comes again.
-        guard let runtime = partitions[tp], replayAt == nil else { return }
+        guard let runtime = runtime(of: message), replayAt == nil else { return }
         let started = DispatchTime.now().uptimeNanoseconds
         if let trouble = status.brokerTrouble { brokerReachable(since: trouble.since) }
         counters.consumed += 1
@@ -975,7 +994,7 @@ public final class StreamProcessor {
         let entity = type.event.strings[type.keyField] ?? type.event.id
         let verdict = decide(type.vector, rules: type.rules, entity: entity)
         let finished = DispatchTime.now().uptimeNanoseconds
-        let wallClock = Date().timeIntervalSince1970
+        let wallClock = clock.seconds(at: finished)
         type.writer.write(
             into: &scratch.json, eventID: type.event.id, entity: entity, verdict: verdict, decision: outcomes[verdict.outcome],
             decidedBy: decidedBy(verdict), shadowDecision: verdict.shadow == nil ? nil : outcomes[verdict.shadowOutcome],
@@ -994,7 +1013,7 @@ public final class StreamProcessor {
             }
         }
         if let failure {
-            deliveryFailed("cannot enqueue the decision for \(tp)@\(message.offset): \(failure)")
+            deliveryFailed("cannot enqueue the decision for \(TopicPartition(topic: message.topic, partition: message.partition))@\(message.offset): \(failure)")
             return
         }
         counters.decided += 1
