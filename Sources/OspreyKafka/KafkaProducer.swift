@@ -9,6 +9,10 @@ import CKafka
 public final class KafkaProducer {
     let handle: OpaquePointer
     let reports: DeliveryReports
+    /// Topic handles by name, created on first use. Naming the topic per message
+    /// instead made librdkafka find it under a lock (and Swift copy the name to
+    /// a C string) for every message. Producers write to one or two topics.
+    var topics: [(name: String, handle: OpaquePointer)] = []
 
     /// Messages acknowledged by the broker.
     public var delivered: UInt64 { reports.delivered }
@@ -47,12 +51,24 @@ public final class KafkaProducer {
 
     deinit {
         rd_kafka_flush(handle, 2_000)
+        for topic in topics { rd_kafka_topic_destroy(topic.handle) }
         rd_kafka_destroy(handle)
+    }
+
+    /// The handle of `name`, created with the producer's topic settings on first use.
+    func topic(_ name: String) throws(KafkaError) -> OpaquePointer {
+        for topic in topics where topic.name == name { return topic.handle }
+        guard let created = rd_kafka_topic_new(handle, name, nil) else {
+            throw KafkaError(rd_kafka_last_error(), "creating a handle for topic \(name)")
+        }
+        topics.append((name, created))
+        return created
     }
 
     /// Enqueues a message. When librdkafka's queue is full, serves delivery
     /// reports and retries (back-pressure) rather than dropping.
     public func produce(topic: String, partition: Int32 = RD_KAFKA_PARTITION_UA, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, headers: [(String, [UInt8])] = []) throws(KafkaError) {
+        let topicHandle = try self.topic(topic)
         while true {
             var headerList: OpaquePointer?
             if !headers.isEmpty {
@@ -61,7 +77,7 @@ public final class KafkaProducer {
                     bytes.withUnsafeBytes { _ = rd_kafka_header_add(headerList, name, -1, $0.baseAddress, $0.count) }
                 }
             }
-            let err = ckafka_produce(handle, topic, partition, key?.baseAddress, key?.count ?? 0, value.baseAddress, value.count, headerList)
+            let err = ckafka_produce(handle, topicHandle, partition, key?.baseAddress, key?.count ?? 0, value.baseAddress, value.count, headerList)
             if err == RD_KAFKA_RESP_ERR_NO_ERROR { return }
             if let headerList { rd_kafka_headers_destroy(headerList) }
             if err == RD_KAFKA_RESP_ERR__QUEUE_FULL {

@@ -1082,9 +1082,14 @@ public final class StreamProcessor {
             withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, model.model.predictionCount)) { out in
                 if reasons > 0 {
                     // One descent gives both the score and the path credits.
+                    if scratch.workspace.count < model.explainer.workspaceCount {
+                        scratch.workspace = [UInt32](repeating: 0, count: model.explainer.workspaceCount)
+                    }
                     scratch.contributions.withUnsafeMutableBufferPointer { phi in
                         do {
-                            try model.explainer.predict(row, into: out, contributions: phi)
+                            try scratch.workspace.withUnsafeMutableBufferPointer { (w) throws(ContributionError) in
+                                try model.explainer.predict(row, into: out, contributions: phi, workspace: w)
+                            }
                         } catch {
                             // No reason codes for this model (linear trees); the score is written.
                             for i in phi.indices { phi[i] = 0 }
@@ -1150,6 +1155,8 @@ struct ScoringScratch {
     var json = JSONText(capacity: 1024)
     var contributions: [Double] = []
     var reasons: [ReasonCode] = []
+    /// The explainer's scratch (one value per tree), too large for the stack.
+    var workspace: [UInt32] = []
 }
 
 /// What the loop keeps per event type: its decoder and record writer, and the

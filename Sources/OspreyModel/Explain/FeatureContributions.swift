@@ -185,18 +185,34 @@ public struct ContributionExplainer: Sendable {
         _ row: UnsafeBufferPointer<Double>, into prediction: UnsafeMutableBufferPointer<Double>,
         contributions out: UnsafeMutableBufferPointer<Double>
     ) throws(ContributionError) {
+        var workspace = [UInt32](repeating: 0, count: workspaceCount)
+        try workspace.withUnsafeMutableBufferPointer { (w) throws(ContributionError) in
+            try predict(row, into: prediction, contributions: out, workspace: w)
+        }
+    }
+
+    /// Scratch values ``predict(_:into:contributions:workspace:)`` needs.
+    public var workspaceCount: Int { paths?.laneCount ?? 0 }
+
+    /// ``predict(_:into:contributions:)`` with caller-owned scratch memory
+    /// (``workspaceCount`` values), so that a caller scoring event after event
+    /// allocates nothing: a temporary buffer this size (one value per tree) is
+    /// too large for the stack and would be a heap allocation per call.
+    public func predict(
+        _ row: UnsafeBufferPointer<Double>, into prediction: UnsafeMutableBufferPointer<Double>,
+        contributions out: UnsafeMutableBufferPointer<Double>, workspace: UnsafeMutableBufferPointer<UInt32>
+    ) throws(ContributionError) {
         guard let paths, row.count >= ensemble.featureCount, out.count >= valueCount else {
             model.predict(row, into: prediction)
             try contributions(row, method: .approximate, into: out)
             return
         }
         precondition(prediction.count >= model.predictionCount, "prediction has \(prediction.count) slots, the model predicts \(model.predictionCount) values")
+        precondition(workspace.count >= paths.laneCount, "workspace has \(workspace.count) values, the model needs \(paths.laneCount)")
         withUnsafeTemporaryAllocation(of: Double.self, capacity: ensemble.outputCount) { margins in
-            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: paths.laneCount) { positions in
-                model.margins(row, into: margins, positions: positions.baseAddress!)
-                paths.attribute(positions.baseAddress!, into: out.baseAddress!)
-                model.predict(margins: margins, into: prediction)
-            }
+            model.margins(row, into: margins, positions: workspace.baseAddress!)
+            paths.attribute(workspace.baseAddress!, into: out.baseAddress!)
+            model.predict(margins: margins, into: prediction)
         }
     }
 
