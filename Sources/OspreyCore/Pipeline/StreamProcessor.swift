@@ -958,6 +958,9 @@ public final class StreamProcessor {
     // MARK: Events
 
     @exclusivity(unchecked) var scratch = ScoringScratch()
+    /// The explainer's scratch (one value per tree, too large for the stack);
+    /// apart from ``scratch`` because both are lent out at once.
+    @exclusivity(unchecked) var explainWorkspace: [UInt32] = []
     /// Wall-clock times of the events' monotonic readings; anchored every loop turn.
     @exclusivity(unchecked) var clock = WallClock()
 
@@ -1082,12 +1085,12 @@ public final class StreamProcessor {
             withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, model.model.predictionCount)) { out in
                 if reasons > 0 {
                     // One descent gives both the score and the path credits.
-                    if scratch.workspace.count < model.explainer.workspaceCount {
-                        scratch.workspace = [UInt32](repeating: 0, count: model.explainer.workspaceCount)
+                    if explainWorkspace.count < model.explainer.workspaceCount {
+                        explainWorkspace = [UInt32](repeating: 0, count: model.explainer.workspaceCount)
                     }
                     scratch.contributions.withUnsafeMutableBufferPointer { phi in
                         do {
-                            try scratch.workspace.withUnsafeMutableBufferPointer { (w) throws(ContributionError) in
+                            try explainWorkspace.withUnsafeMutableBufferPointer { (w) throws(ContributionError) in
                                 try model.explainer.predict(row, into: out, contributions: phi, workspace: w)
                             }
                         } catch {
@@ -1155,8 +1158,6 @@ struct ScoringScratch {
     var json = JSONText(capacity: 1024)
     var contributions: [Double] = []
     var reasons: [ReasonCode] = []
-    /// The explainer's scratch (one value per tree), too large for the stack.
-    var workspace: [UInt32] = []
 }
 
 /// What the loop keeps per event type: its decoder and record writer, and the
