@@ -50,8 +50,11 @@ struct PredictBenchmark {
         // walking every tree's path again.
         let explainer = ContributionExplainer(model)
         var phi = [Double](repeating: 0, count: explainer.valueCount)
+        var workspace = [UInt32](repeating: 0, count: explainer.workspaceCount)
         let withCredits = phi.withUnsafeMutableBufferPointer { credits in
-            measure { row, out in try? explainer.predict(row, into: out, contributions: credits) }
+            workspace.withUnsafeMutableBufferPointer { w in
+                measure { row, out in try? explainer.predict(row, into: out, contributions: credits, workspace: w) }
+            }
         }
         let walkedCredits = phi.withUnsafeMutableBufferPointer { credits in
             measure { row, out in

@@ -292,21 +292,28 @@ public struct ContributionExplainer: Sendable {
 ///   the `depth` steps of the path to leaf `j` of the tree in lane `l` are
 ///   `slots[bases[l] + j * depth + i]` and `deltas[...]`, root side first.
 struct PathTable: Sendable {
-    /// Per block lane (see ``GradientBoostedModel/completeLanes``).
-    let bases: [Int]
+    /// How the credits are stored (see the type's documentation).
+    enum Layout: Sendable {
+        case records(LeafCredits)
+        /// `bases` per block lane, `lanes`: the lane of each tree in tree order,
+        /// `slots`: `output * (featureCount + 1) + feature` per step.
+        case steps(bases: [Int], lanes: [Int], slots: [UInt32], deltas: [Double])
+    }
+
+    /// The depth of each block lane (see ``GradientBoostedModel/completeLanes``); 0 for padding.
     let depths: [Int]
-    /// The lane of each tree, in tree order.
-    let lanes: [Int]
-    /// `output * (featureCount + 1) + feature`.
-    let slots: [UInt32]
-    let deltas: [Double]
-    /// Per-leaf credit records, when the model is narrow enough (then `slots` and `deltas` are empty).
-    let records: LeafCredits?
+    let layout: Layout
     /// Initial values of every output's contributions: zero, except the bias,
     /// which is the base margin plus each tree's expected value, summed in tree order.
     let initial: [Double]
 
     var laneCount: Int { depths.count }
+
+    /// The per-leaf records, when the model is narrow enough for them.
+    var records: LeafCredits? {
+        if case .records(let records) = layout { return records }
+        return nil
+    }
 
     /// Widest model (features per output) credited by per-leaf records.
     static var maximumRecordWidth: Int { 32 }
@@ -341,16 +348,11 @@ struct PathTable: Sendable {
             fill(0, 1, 0)
         }
         self.depths = depths
-        self.lanes = laneOfTree
         self.initial = initial
         if ensemble.featureCount <= Self.maximumRecordWidth {
-            records = LeafCredits(ensemble, lanes: lanes, heapBases: bases, slots: slots, deltas: deltas)
-            self.bases = []
-            self.slots = []
-            self.deltas = []
+            layout = .records(LeafCredits(ensemble, lanes: lanes, heapBases: bases, slots: slots, deltas: deltas))
             return
         }
-        records = nil
         // Leaf by leaf: the path to leaf j (position 2^depth + j) steps into
         // positions k >> (depth - 1), ..., k >> 0.
         var pathBases: [Int] = [], pathSlots: [UInt32] = [], pathDeltas: [Double] = []
@@ -364,17 +366,16 @@ struct PathTable: Sendable {
                 }
             }
         }
-        self.bases = pathBases
-        self.slots = pathSlots
-        self.deltas = pathDeltas
+        layout = .steps(bases: pathBases, lanes: laneOfTree, slots: pathSlots, deltas: pathDeltas)
     }
 
     /// Writes every output's contributions for the leaf positions each lane reached.
     func attribute(_ positions: UnsafePointer<UInt32>, into phi: UnsafeMutablePointer<Double>) {
-        if let records {
+        switch layout {
+        case .records(let records):
             records.attribute(positions, initial: initial, into: phi)
-        } else {
-            attributeSteps(positions, into: phi)
+        case .steps(let bases, let lanes, let slots, let deltas):
+            attributeSteps(positions, bases: bases, lanes: lanes, slots: slots, deltas: deltas, into: phi)
         }
     }
 
@@ -384,7 +385,8 @@ struct PathTable: Sendable {
     /// be a chain of dependent additions through memory; trees are dealt to
     /// four partial sums instead, added up at the end (results differ from the
     /// node walk in the last bits only).
-    func attributeSteps(_ positions: UnsafePointer<UInt32>, into phi: UnsafeMutablePointer<Double>) {
+    func attributeSteps(_ positions: UnsafePointer<UInt32>, bases: [Int], lanes: [Int], slots: [UInt32], deltas: [Double],
+                        into phi: UnsafeMutablePointer<Double>) {
         let count = initial.count
         withUnsafeTemporaryAllocation(of: Double.self, capacity: 4 * count) { partial in
             let p = partial.baseAddress!
