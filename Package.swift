@@ -84,7 +84,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OspreyKafkaTests",
-            dependencies: ["OspreyKafka", "OspreyJSON"]
+            dependencies: ["OspreyKafka", "OspreyJSON", "OspreyModel"]
         ),
         .testTarget(
             name: "OspreyCoreTests",

@@ -96,8 +96,17 @@ public final class KafkaConsumer {
     /// bytes are valid (they are freed when `body` returns). Returns `false` on timeout.
     @discardableResult
     public func poll(timeoutMs: Int32, _ body: (ConsumedMessage) -> Void) -> Bool {
+        poll(timeoutMs: timeoutMs, body, then: {})
+    }
+
+    /// ``poll(timeoutMs:_:)``, then `finish` while the message's bytes are
+    /// still valid (as for ``drain(limit:_:then:)``).
+    @discardableResult
+    public func poll(timeoutMs: Int32, _ body: (ConsumedMessage) -> Void, then finish: () -> Void) -> Bool {
         guard let message = rd_kafka_consumer_poll(handle, timeoutMs) else { return false }
+        defer { rd_kafka_message_destroy(message) }
         deliver(message, body)
+        finish()
         return true
     }
 
@@ -111,14 +120,22 @@ public final class KafkaConsumer {
     /// batch read, like any read, takes a pending ``KafkaWaker/wake()``: an
     /// owner that is woken for other work checks for it before waiting.
     public func drain(limit: Int, _ body: (ConsumedMessage) -> Void) -> Int {
-        let count = Int(rd_kafka_consume_batch_queue(queue, 0, batch, min(max(limit, 1), Self.batchCapacity)))
-        for i in 0..<max(count, 0) { deliver(batch[i]!, body) }
-        return max(count, 0)
+        drain(limit: limit, body, then: {})
     }
 
-    /// Hands one consumed message (or error event) to `body`, then frees it.
+    /// ``drain(limit:_:)``, then `finish`, before any of the messages is
+    /// freed: a caller can keep the messages handed to `body` and finish
+    /// them together (the stream scores a batch of events at once).
+    public func drain(limit: Int, _ body: (ConsumedMessage) -> Void, then finish: () -> Void) -> Int {
+        let count = max(Int(rd_kafka_consume_batch_queue(queue, 0, batch, min(max(limit, 1), Self.batchCapacity))), 0)
+        defer { for i in 0..<count { rd_kafka_message_destroy(batch[i]!) } }
+        for i in 0..<count { deliver(batch[i]!, body) }
+        if count > 0 { finish() }
+        return count
+    }
+
+    /// Hands one consumed message (or error event) to `body`; the caller frees it.
     private func deliver(_ message: UnsafeMutablePointer<rd_kafka_message_t>, _ body: (ConsumedMessage) -> Void) {
-        defer { rd_kafka_message_destroy(message) }
         let m = message.pointee
         if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
             if m.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
@@ -248,7 +265,8 @@ public struct ConsumedMessage {
     public let topic: String
     public let partition: Int32
     public let offset: Int64
-    /// The key and value bytes (owned by librdkafka; valid inside the callback only).
+    /// The key and value bytes (owned by librdkafka; valid until the poll or
+    /// drain that handed the message out returns).
     public let key: UnsafeRawBufferPointer?
     public let value: UnsafeRawBufferPointer
     /// The message timestamp (epoch ms), -1 if none.

@@ -95,11 +95,18 @@ struct EntityTableTests {
             grow(&table, Array("card-\(i)".utf8), by: kind.maximumGrowth, first: UInt64(i))
         }
         let before = table.approximateBytes
+        #expect(table.shards.allSatisfy {
+            $0.approximateBytes == EntityShard.bytes(arena: $0.arena.count, slots: $0.slots.count, freeHeads: $0.freeHeads.count)
+        })
         var removed = 0
         for shard in 0..<EntityTable.shardCount { removed += table.removeIdle(shard: shard, before: 9_000) }
         #expect(removed == 9_000)
         #expect(table.count == 1_000)
         #expect(table.approximateBytes < before / 4, "\(table.approximateBytes) of \(before) bytes")
+        // The figure each shard keeps follows its arrays through growth, sweeps and compaction.
+        #expect(table.shards.allSatisfy {
+            $0.approximateBytes == EntityShard.bytes(arena: $0.arena.count, slots: $0.slots.count, freeHeads: $0.freeHeads.count)
+        })
         for i in 0..<10_000 {
             let state = table.entity("card-\(i)")
             #expect((state != nil) == (i >= 9_000), "card-\(i)")

@@ -1,5 +1,6 @@
 import Foundation
 import OspreyJSON
+import OspreyModel
 import Testing
 
 /// `osprey run` end to end on a real broker: the payments example, with late
@@ -99,6 +100,21 @@ struct DaemonTests {
         var mismatches: [String] = []
         for (id, copies) in decided where !same(features(copies[0], names: names), expected[id] ?? []) { mismatches.append(id) }
         #expect(mismatches.isEmpty, "features differ from backfill for \(mismatches.count) events, e.g. \(mismatches.prefix(3))")
+        // The stream scores a poll batch at once; each score and reason code
+        // equals the model's for the event's features alone.
+        let model = try GradientBoostedModel(contentsOfFile: Daemon.root.appendingPathComponent("Deploy/examples/payments/models/payments/v1/model.json").path)
+        let explainer = ContributionExplainer(model)
+        var misscored: [String] = []
+        for (id, copies) in decided {
+            let row = features(copies[0], names: model.featureNames)
+            let reasons = explainer.topReasons(try explainer.contributions(row, method: .approximate), count: 3)
+            let recorded = copies[0]["reasons"]?.arrayValue ?? []
+            let sameReasons = recorded.count == reasons.count && zip(recorded, reasons).allSatisfy {
+                $0["feature"]?.stringValue == $1.feature && $0["contribution"]?.numberValue?.bitPattern == $1.contribution.bitPattern
+            }
+            if copies[0]["score"]?.numberValue?.bitPattern != model.predict(row)[0].bitPattern || !sameReasons { misscored.append(id) }
+        }
+        #expect(misscored.isEmpty, "\(misscored.count) decisions whose score or reasons differ from the model's, e.g. \(misscored.prefix(3))")
         let sample = try #require(decided.values.first?.first)
         #expect(["approve", "review", "decline"].contains(sample["decision"]?.stringValue ?? ""))
         #expect(sample["model_version"]?.stringValue == "v1")

@@ -72,8 +72,15 @@ public final class StreamProcessor {
     var httpWriters: [DecisionRecordWriter] = []
     var emptyStates: [PartitionState] = []
     @exclusivity(unchecked) var partitions: [TopicPartition: PartitionRuntime] = [:] {
-        didSet { lastRuntime = nil }
+        didSet {
+            lastRuntime = nil
+            partitionsVersion &+= 1
+        }
     }
+    /// Changes whenever ``partitions`` does: a batch whose events were taken
+    /// under another version is not finished (its partitions were replaced,
+    /// and replay brings the events back).
+    var partitionsVersion: UInt64 = 0
     /// The partition of the last event handled (see ``runtime(of:)``);
     /// forgotten whenever the assignment changes.
     @exclusivity(unchecked) var lastRuntime: (topic: String, partition: Int32, runtime: PartitionRuntime)?
@@ -230,11 +237,11 @@ public final class StreamProcessor {
             var handled = 0
             while handled < 1024 {
                 // HTTP requests wait at most one batch of 64 events for their turn.
-                var taken = consumer.drain(limit: 64) { handle($0) }
+                var taken = consumer.drain(limit: 64, { take($0) }, then: { finishBatch() })
                 // Nothing fetched: wait for the next message, unless a request
                 // is waiting (the drain may have taken the wake-up it posted).
                 if taken == 0 && handled == 0 && !mailbox.hasRequests {
-                    taken = consumer.poll(timeoutMs: 50) { handle($0) } ? 1 : 0
+                    taken = consumer.poll(timeoutMs: 50, { take($0) }, then: { finishBatch() }) ? 1 : 0
                 }
                 if taken == 0 { break }
                 handled += taken
@@ -958,6 +965,18 @@ public final class StreamProcessor {
     // MARK: Events
 
     @exclusivity(unchecked) var scratch = ScoringScratch()
+    /// The poll batch being processed (see ``take(_:)``), and beside it, by
+    /// position, each event's feature vector (kept from batch to batch, so
+    /// computing a vector allocates nothing).
+    @exclusivity(unchecked) var batch: [PendingEvent] = []
+    @exclusivity(unchecked) var batchVectors: [FeatureVector] = []
+    /// Scoring scratch for a batch: the events one model scores, their rows
+    /// (feature values, one row after another), their predictions, and the
+    /// contributions of the events the live (0) and challenger (1) models decide.
+    @exclusivity(unchecked) var batchRowsOf: [Int] = []
+    @exclusivity(unchecked) var batchRows: [Double] = []
+    @exclusivity(unchecked) var batchPredictions: [Double] = []
+    @exclusivity(unchecked) var batchContributions: [[Double]] = [[], []]
     /// The explainer's scratch (one value per tree, too large for the stack);
     /// apart from ``scratch`` because both are lent out at once.
     @exclusivity(unchecked) var explainWorkspace: [UInt32] = []
@@ -976,36 +995,158 @@ public final class StreamProcessor {
         return runtime
     }
 
-    func handle(_ message: ConsumedMessage) {
+    /// Takes one message of a poll batch: decodes it and computes its
+    /// features, which must happen in stream order, and leaves the scoring to
+    /// ``finishBatch()``; a bad event goes to the dead-letter topic at once.
+    func take(_ message: ConsumedMessage) {
         // Waiting to replay: everything from the checkpoints on comes again.
         guard let runtime = runtime(of: message), replayAt == nil else { return }
+        // A new producer replays every partition from its checkpoint (see
+        // ``recoverProducer(reason:)``): the rest of a batch fetched before
+        // that comes again.
+        if batch.isEmpty { batchVersion = partitionsVersion } else if batchVersion != partitionsVersion { return }
         let started = DispatchTime.now().uptimeNanoseconds
         if let trouble = status.brokerTrouble { brokerReachable(since: trouble.since) }
         counters.consumed += 1
         runtime.consumed += 1
         let type = types[runtime.eventType]
+        let slot = batch.count
         do throws(EventError) {
             try type.decoder.decode(message.value, into: &type.event)
         } catch {
             deadLetter(message, error)
-            // Not past a dead letter that could not be enqueued: the replay brings it back.
-            if replayAt == nil { runtime.nextOffset = message.offset + 1 }
+            batch.append(PendingEvent(runtime: runtime, message: message, started: started, deadLettered: true))
             return
         }
-        engine.process(type.event, eventType: runtime.eventType, state: &runtime.state, into: &type.vector)
-        if type.vector.late { counters.late += 1 }
-        let entity = type.event.strings[type.keyField] ?? type.event.id
-        let verdict = decide(type.vector, rules: type.rules, entity: entity)
+        // Dead letters keep their slot without a vector.
+        while batchVectors.count <= slot { batchVectors.append(type.vector) }
+        if batchVectors[slot].values.count != type.vector.values.count { batchVectors[slot] = type.vector }
+        engine.process(type.event, eventType: runtime.eventType, state: &runtime.state, into: &batchVectors[slot])
+        var pending = PendingEvent(runtime: runtime, message: message, started: started, deadLettered: false)
+        pending.eventID = type.event.id
+        pending.entity = type.event.strings[type.keyField] ?? type.event.id
+        batch.append(pending)
+    }
+
+    /// Scores the batch's events together, then decides and publishes each in
+    /// order: the trees are descended block by block for all of them (see
+    /// ``GradientBoostedModel/predict(rows:count:into:)``), which is faster
+    /// than one event at a time and gives the same scores.
+    func finishBatch() {
+        defer { batch.removeAll(keepingCapacity: true) }
+        guard !batch.isEmpty, replayAt == nil, batchVersion == partitionsVersion else { return }
+        for i in batch.indices where !batch[i].deadLettered {
+            var verdict = Verdict()
+            verdict.canary = lineup.challengerDecides(batch[i].entity)
+            verdict.decider = verdict.canary ? lineup.challenger : lineup.live
+            verdict.shadow = verdict.canary ? lineup.live : lineup.challenger
+            batch[i].verdict = verdict
+        }
+        for (m, model) in [lineup.live, lineup.challenger].enumerated() {
+            guard let model else { continue }
+            scoreBatch(with: model, slot: m, deciding: true)
+            scoreBatch(with: model, slot: m, deciding: false)
+        }
         let finished = DispatchTime.now().uptimeNanoseconds
         let wallClock = clock.seconds(at: finished)
+        for i in batch.indices {
+            // A failed enqueue stops the batch: replay brings the rest back.
+            guard replayAt == nil else { return }
+            let pending = batch[i]
+            if pending.deadLettered {
+                pending.runtime.nextOffset = pending.message.offset + 1
+                continue
+            }
+            publish(pending, vector: batchVectors[i], finished: finished, wallClock: wallClock)
+        }
+    }
+
+    /// The batch's version of ``partitionsVersion``: that of its first event.
+    var batchVersion: UInt64 = 0
+
+    /// Scores the batch's events that `model` decides (`deciding`, with reason
+    /// codes into ``batchContributions``[`slot`]) or shadows.
+    func scoreBatch(with model: LoadedModel, slot: Int, deciding: Bool) {
+        batchRowsOf.removeAll(keepingCapacity: true)
+        for i in batch.indices where !batch[i].deadLettered && (deciding ? batch[i].verdict.decider : batch[i].verdict.shadow) === model {
+            batchRowsOf.append(i)
+        }
+        let n = batchRowsOf.count
+        guard n > 0 else { return }
+        let f = model.model.featureCount, p = model.model.predictionCount
+        let reasons = deciding ? config.output.reasons : 0
+        Self.ensure(&batchRows, n * f)
+        Self.ensure(&batchPredictions, n * p)
+        for (r, i) in batchRowsOf.enumerated() {
+            batchVectors[i].values.withUnsafeBufferPointer { values in
+                precondition(values.count >= f, "the vector has \(values.count) values, the model needs \(f)")
+                for j in 0..<f { batchRows[r * f + j] = values[j] }
+            }
+        }
+        batchRows.withUnsafeBufferPointer { rows in
+            let rows = UnsafeBufferPointer(rebasing: rows[0..<n * f])
+            batchPredictions.withUnsafeMutableBufferPointer { out in
+                if reasons > 0 {
+                    let v = model.explainer.valueCount
+                    Self.ensure(&batchContributions[slot], n * v)
+                    Self.ensure(&explainWorkspace, n * model.explainer.workspaceCount)
+                    batchContributions[slot].withUnsafeMutableBufferPointer { phi in
+                        do {
+                            try explainWorkspace.withUnsafeMutableBufferPointer { (w) throws(ContributionError) in
+                                try model.explainer.predict(rows: rows, count: n, into: out, contributions: phi, workspace: w)
+                            }
+                        } catch {
+                            // No reason codes for this model (linear trees); the scores are written.
+                            for k in phi.indices { phi[k] = 0 }
+                        }
+                    }
+                } else {
+                    model.model.predict(rows: rows, count: n, into: out)
+                }
+            }
+        }
+        for (r, i) in batchRowsOf.enumerated() {
+            let score = batchPredictions[r * p]
+            if deciding {
+                batch[i].verdict.score = score
+                batch[i].row = reasons > 0 ? r : -1
+            } else {
+                batch[i].verdict.shadowScore = score
+                batch[i].verdict.shadowOutcome = config.policy.outcomeIndex(for: score)
+            }
+        }
+    }
+
+    /// Grows `buffer` to at least `count` values.
+    static func ensure<T: Numeric>(_ buffer: inout [T], _ count: Int) {
+        if buffer.count < count { buffer = [T](repeating: 0, count: count) }
+    }
+
+    /// Decides one scored event of the batch and publishes its decision.
+    func publish(_ pending: PendingEvent, vector: FeatureVector, finished: UInt64, wallClock: Double) {
+        let runtime = pending.runtime
+        let message = pending.message
+        let type = types[runtime.eventType]
+        if vector.late { counters.late += 1 }
+        var verdict = pending.verdict
+        scratch.reasons.removeAll(keepingCapacity: true)
+        if pending.row >= 0, let decider = verdict.decider {
+            let v = decider.explainer.valueCount
+            let slot = verdict.canary ? 1 : 0
+            batchContributions[slot].withUnsafeBufferPointer { phi in
+                decider.explainer.topReasons(UnsafeBufferPointer(rebasing: phi[pending.row * v..<(pending.row + 1) * v]),
+                                             count: config.output.reasons, into: &scratch.reasons)
+            }
+        }
+        settle(&verdict, vector: vector, rules: type.rules)
         type.writer.write(
-            into: &scratch.json, eventID: type.event.id, entity: entity, verdict: verdict, decision: outcomes[verdict.outcome],
+            into: &scratch.json, eventID: pending.eventID, entity: pending.entity, verdict: verdict, decision: outcomes[verdict.outcome],
             decidedBy: decidedBy(verdict), shadowDecision: verdict.shadow == nil ? nil : outcomes[verdict.shadowOutcome],
-            reasons: scratch.reasons[...], vector: type.vector, processedAt: Int64(wallClock * 1000),
-            latencyMicros: Int64((finished - started) / 1000),
+            reasons: scratch.reasons[...], vector: vector, processedAt: Int64(wallClock * 1000),
+            latencyMicros: Int64((finished - pending.started) / 1000),
             source: .init(topic: message.topic, partition: message.partition, offset: message.offset))
         var failure: KafkaError?
-        var key = entity
+        var key = pending.entity
         key.withUTF8 { keyBytes in
             scratch.json.bytes.withUnsafeBytes { value in
                 do throws(KafkaError) {
@@ -1024,13 +1165,13 @@ public final class StreamProcessor {
         runtime.nextOffset = message.offset + 1
         if verdict.decider != nil { status.score.observe(verdict.score) }
         if drift != nil, verdict.decider === lineup.live {
-            type.vector.values.withUnsafeBufferPointer { drift!.observe(score: verdict.score, features: $0) }
+            vector.values.withUnsafeBufferPointer { drift!.observe(score: verdict.score, features: $0) }
         }
-        status.processingSeconds.observe(Double(finished - started) / 1e9)
-        status.endToEndSeconds.observe(wallClock - Double(type.vector.eventTime) / 1000)
+        status.processingSeconds.observe(Double(finished - pending.started) / 1e9)
+        status.endToEndSeconds.observe(wallClock - Double(vector.eventTime) / 1000)
         type.vectors += 1
         // Counted by position; named only when the status is published.
-        for (i, v) in type.vector.values.enumerated() where v.isNaN { type.missing[i] += 1 }
+        for (i, v) in vector.values.enumerated() where v.isNaN { type.missing[i] += 1 }
     }
 
     /// Decides one event: rules first, then the deciding model's score
@@ -1048,10 +1189,17 @@ public final class StreamProcessor {
             verdict.shadowScore = score(vector, with: shadow, reasons: 0)
             verdict.shadowOutcome = config.policy.outcomeIndex(for: verdict.shadowScore)
         }
+        settle(&verdict, vector: vector, rules: rules)
+        return verdict
+    }
+
+    /// Gives a scored verdict its outcome: the first rule that holds, else
+    /// the thresholds on the deciding model's score, else the fallback.
+    func settle(_ verdict: inout Verdict, vector: FeatureVector, rules: [(rule: Int, feature: Int)]) {
         for (rule, feature) in rules where config.policy.rules[rule].holds(vector.values[feature]) {
             verdict.source = rule
             verdict.outcome = ruleOutcomes[rule]
-            return verdict
+            return
         }
         if verdict.decider != nil, verdict.score.isFinite {
             verdict.outcome = config.policy.outcomeIndex(for: verdict.score)
@@ -1059,7 +1207,6 @@ public final class StreamProcessor {
             verdict.source = Verdict.byFallback
             verdict.outcome = fallbackOutcome
         }
-        return verdict
     }
 
     func decidedBy(_ verdict: Verdict) -> String {
@@ -1158,6 +1305,23 @@ struct ScoringScratch {
     var json = JSONText(capacity: 1024)
     var contributions: [Double] = []
     var reasons: [ReasonCode] = []
+}
+
+/// An event of the current poll batch, from ``StreamProcessor/take(_:)`` to
+/// its decision in ``StreamProcessor/finishBatch()``.
+struct PendingEvent {
+    let runtime: StreamProcessor.PartitionRuntime
+    /// Its bytes are valid until the batch is finished.
+    let message: ConsumedMessage
+    /// When the event was taken (monotonic ns).
+    let started: UInt64
+    /// The event went to the dead-letter topic: only its offset remains to advance.
+    let deadLettered: Bool
+    var eventID = ""
+    var entity = ""
+    var verdict = Verdict()
+    /// The event's row in its decider's batch contributions (-1: no reason codes).
+    var row = -1
 }
 
 /// What the loop keeps per event type: its decoder and record writer, and the

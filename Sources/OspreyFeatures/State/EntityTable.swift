@@ -176,7 +176,15 @@ struct EntityShard: Sendable {
     /// Words in free blocks.
     var freeWords = 0
 
-    var approximateBytes: Int { arena.count * 8 + slots.count * 8 + freeHeads.count * 4 + 96 }
+    /// The shard's memory, kept up to date wherever the arrays change size
+    /// (``noteSize()``): computed on demand, a status report read the counts
+    /// of every shard's three arrays, a cache miss each, and took ~1.5% of the
+    /// stream's time at 100k entities.
+    private(set) var approximateBytes = Self.bytes(arena: 1, slots: 0, freeHeads: 0)
+
+    static func bytes(arena: Int, slots: Int, freeHeads: Int) -> Int { arena * 8 + slots * 8 + freeHeads * 4 + 96 }
+
+    mutating func noteSize() { approximateBytes = Self.bytes(arena: arena.count, slots: slots.count, freeHeads: freeHeads.count) }
 
     // MARK: Lookup
 
@@ -347,13 +355,17 @@ struct EntityShard: Sendable {
         precondition(block + capacity <= Int(UInt32.max), "an entity shard outgrew 32 GiB")
         arena.append(contentsOf: repeatElement(0, count: capacity))
         arena[block] = UInt64(capacity)
+        noteSize()
         return block
     }
 
     mutating func release(_ block: Int) {
         let capacity = BlockHeader.capacity(arena[block])
         let c = Self.sizeClass(capacity).index
-        if c >= freeHeads.count { freeHeads.append(contentsOf: repeatElement(0, count: c + 1 - freeHeads.count)) }
+        if c >= freeHeads.count {
+            freeHeads.append(contentsOf: repeatElement(0, count: c + 1 - freeHeads.count))
+            noteSize()
+        }
         arena[block] = UInt64(capacity)
         arena[block + 1] = UInt64(freeHeads[c])
         freeHeads[c] = UInt32(block)
@@ -370,6 +382,7 @@ struct EntityShard: Sendable {
             fresh[i] = slot
         }
         slots = fresh
+        noteSize()
     }
 
     func forEachBlock(_ body: (UnsafeBufferPointer<UInt8>, Int64, UnsafeBufferPointer<UInt64>) throws -> Void) rethrows {
@@ -427,6 +440,7 @@ struct EntityShard: Sendable {
         arena = fresh
         freeHeads = []
         freeWords = 0
+        noteSize()
     }
 }
 

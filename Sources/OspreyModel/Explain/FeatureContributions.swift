@@ -216,6 +216,46 @@ public struct ContributionExplainer: Sendable {
         }
     }
 
+    /// ``predict(_:into:contributions:workspace:)`` for `count` rows
+    /// (``GradientBoostedModel/featureCount`` values each, one after another),
+    /// with identical results: the trees are descended block by block for all
+    /// the rows (see ``GradientBoostedModel``), then each row's credits are read.
+    ///
+    /// - Parameters:
+    ///   - predictions: `count * predictionCount` slots, row after row.
+    ///   - contributions: `count * valueCount` slots, row after row.
+    ///   - workspace: `count * workspaceCount` values.
+    /// - Throws: as the single-row form, after writing every prediction.
+    public func predict(
+        rows: UnsafeBufferPointer<Double>, count: Int, into predictions: UnsafeMutableBufferPointer<Double>,
+        contributions out: UnsafeMutableBufferPointer<Double>, workspace: UnsafeMutableBufferPointer<UInt32>
+    ) throws(ContributionError) {
+        let f = ensemble.featureCount, p = model.predictionCount, v = valueCount
+        precondition(rows.count >= count * f, "rows has \(rows.count) values, \(count) rows need \(count * f)")
+        precondition(predictions.count >= count * p, "predictions has \(predictions.count) slots, \(count) rows need \(count * p)")
+        precondition(out.count >= count * v, "contributions has \(out.count) slots, \(count) rows need \(count * v)")
+        guard let paths else {
+            // Every prediction is written before a model without path credits throws.
+            model.predict(rows: rows, count: count, into: predictions)
+            for r in 0..<count {
+                try contributions(UnsafeBufferPointer(rebasing: rows[r * f..<(r + 1) * f]), method: .approximate,
+                                  into: UnsafeMutableBufferPointer(rebasing: out[r * v..<(r + 1) * v]))
+            }
+            return
+        }
+        let lanes = paths.laneCount
+        precondition(workspace.count >= count * lanes, "workspace has \(workspace.count) values, \(count) rows need \(count * lanes)")
+        let outputs = ensemble.outputCount
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: max(count * outputs, 1)) { margins in
+            model.margins(rows: rows, count: count, into: margins, positions: workspace.baseAddress!, positionStride: lanes)
+            for r in 0..<count {
+                paths.attribute(workspace.baseAddress! + r * lanes, into: out.baseAddress! + r * v)
+                model.predict(margins: UnsafeMutableBufferPointer(rebasing: margins[r * outputs..<(r + 1) * outputs]),
+                              into: UnsafeMutableBufferPointer(rebasing: predictions[r * p..<(r + 1) * p]))
+            }
+        }
+    }
+
     /// The `count` features that raised output `output` most, largest first
     /// (features with a positive contribution only; ties go to the lower feature index).
     ///

@@ -651,6 +651,45 @@ final class CompiledForest<Leaf: BinaryFloatingPoint & Sendable>: @unchecked Sen
         }
     }
 
+    /// ``accumulate(_:into:outputCount:recording:)`` for `rows` binned rows at
+    /// once (``slotCount`` slots each, one after another), block by block: each
+    /// block's nodes are read by every row while they are in L1, where one row
+    /// at a time walks the whole forest and finds each block's nodes in L2.
+    ///
+    /// Each row's sums are added in the same order as by the single-row path,
+    /// so the results are identical bit for bit.
+    ///
+    /// - Parameters:
+    ///   - sums: `rows * outputCount` values, row after row, holding the base margins.
+    ///   - positions: with a stride of `positionStride` per row, as for one row.
+    func accumulate(rows: Int, slots: UnsafePointer<UInt16>, into sums: UnsafeMutablePointer<Leaf>, outputCount: Int,
+                    recording positions: UnsafeMutablePointer<UInt32>?, positionStride: Int) {
+        guard inOrder && outputCount == 1 else {
+            for r in 0..<rows {
+                accumulate(slots + r &* slotCount, into: sums + r &* outputCount, outputCount: outputCount,
+                           recording: positions.map { $0 + r &* positionStride })
+            }
+            return
+        }
+        withUnsafeTemporaryAllocation(of: Leaf.self, capacity: Layout.lanes) { laneValues in
+            let out = laneValues.baseAddress!
+            let blocks = UnsafeBufferPointer(start: self.blocks, count: blockCount)
+            for (b, block) in blocks.enumerated() {
+                for r in 0..<rows {
+                    let kernel = Layout.Kernel(
+                        completeNodes: completeNodes, completeLeaves: completeLeaves,
+                        linkedNodes: linkedNodes, linkedLeaves: linkedLeaves,
+                        linkedRoots: linkedRoots, slots: slots + r &* slotCount, out: out)
+                    kernel.descend(block, recording: positions.map { $0 + r &* positionStride + b &* Layout.lanes })
+                    var total = sums[r]
+                    total += out[0]; total += out[1]; total += out[2]; total += out[3]
+                    total += out[4]; total += out[5]; total += out[6]; total += out[7]
+                    sums[r] = total
+                }
+            }
+        }
+    }
+
     /// Every lane of every block in order, with its tree (``treeCount`` for
     /// padding) and its block's depth; nil when a block is linked.
     var completeLanes: [(tree: Int, depth: Int)]? {
