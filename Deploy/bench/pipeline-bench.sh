@@ -7,7 +7,8 @@
 # EVENTS (default 1,000,000) payments events over 100k cards are preloaded;
 # Osprey (release build, the payments example with a 300-tree depth-6 model
 # trained here on backfilled features, feature logging off) is pinned to one
-# core when taskset exists, the broker to the other. Then events are produced
+# core when taskset exists; the broker (all its threads), the event generator
+# and the measuring consumers to the other, so nothing else runs on Osprey's core. Then events are produced
 # at RATE/s (default 10,000) for SECONDS (default 20) and the time from
 # producing an event to reading its decision is measured. Both runs are
 # repeated with the Python peer (Deploy/bench/python_peer.py: confluent-kafka,
@@ -26,9 +27,11 @@ py=.venv-kafka/bin/python
 osprey_install_training_deps
 pin_osprey=""
 pin_broker=""
+pin_side=""
 if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
     pin_osprey="taskset -c 1"
     pin_broker=yes
+    pin_side="taskset -c 0"
 fi
 
 work="$(mktemp -d)"
@@ -40,7 +43,9 @@ cleanup() {
 }
 trap cleanup EXIT
 broker_start
-[ -n "$pin_broker" ] && taskset -p -c 0 "$OSPREY_BROKER_PID" >/dev/null
+# -a: Tansu's worker threads already exist; pinning only its main thread left
+# them free to run on Osprey's core.
+[ -n "$pin_broker" ] && taskset -a -p -c 0 "$OSPREY_BROKER_PID" >/dev/null
 for t in payments payments-decisions python-decisions lat-payments lat-decisions lat-py-payments lat-py-decisions; do
     create_topic "$t" 6
 done
@@ -74,8 +79,8 @@ print(f"model: {len(trees)} trees, {sum(int(t['tree_param']['num_nodes']) for t 
 PY
 
 echo "== preloading $events events"
-$py Deploy/tools/generate_events.py payments --count "$events" --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic payments
-$py Deploy/bench/pipeline_measure.py ceiling "$OSPREY_KAFKA_BOOTSTRAP" payments "$events"
+$pin_side $py Deploy/tools/generate_events.py payments --count "$events" --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic payments
+$pin_osprey $py Deploy/bench/pipeline_measure.py ceiling "$OSPREY_KAFKA_BOOTSTRAP" payments "$events"
 
 echo "== osprey on the preloaded stream"
 export OSPREY_CHECKPOINT_DIR="$work/checkpoints" OSPREY_OUTPUT_INCLUDE_FEATURES=false
@@ -84,14 +89,14 @@ export OSPREY_CHECKPOINT_DIR="$work/checkpoints" OSPREY_OUTPUT_INCLUDE_FEATURES=
 OSPREY_KAFKA_CONSUMER_PROPERTIES_FETCH_WAIT_MAX_MS=100 \
 OSPREY_GROUP_ID=bench-throughput $pin_osprey .build/release/osprey run --config Deploy/examples/payments/osprey.yaml 2>"$work/osprey-throughput.log" &
 pids+=($!)
-$py Deploy/bench/pipeline_measure.py throughput "$OSPREY_KAFKA_BOOTSTRAP" payments-decisions "$events"
+$pin_side $py Deploy/bench/pipeline_measure.py throughput "$OSPREY_KAFKA_BOOTSTRAP" payments-decisions "$events"
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true
 grep -h "stopped:" "$work/osprey-throughput.log" || true
 
 echo "== python peer on the same preloaded stream"
 PEER_FETCH_WAIT_MAX_MS=100 $pin_osprey $py Deploy/bench/python_peer.py "$OSPREY_KAFKA_BOOTSTRAP" bench-python payments python-decisions "$model" &
 pids+=($!)
-$py Deploy/bench/pipeline_measure.py throughput "$OSPREY_KAFKA_BOOTSTRAP" python-decisions "$events" | sed 's/^osprey/python peer/'
+$pin_side $py Deploy/bench/pipeline_measure.py throughput "$OSPREY_KAFKA_BOOTSTRAP" python-decisions "$events" | sed 's/^osprey/python peer/'
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true
 
 echo "== latency at $rate events/s for $seconds s"
@@ -99,9 +104,9 @@ OSPREY_GROUP_ID=bench-latency OSPREY_INPUT_TOPICS=lat-payments OSPREY_OUTPUT_TOP
     $pin_osprey .build/release/osprey run --config Deploy/examples/payments/osprey.yaml 2>"$work/osprey-latency.log" &
 pids+=($!)
 sleep 5
-$py Deploy/bench/pipeline_measure.py latency "$OSPREY_KAFKA_BOOTSTRAP" lat-decisions "$((seconds + 3))" &
+$pin_side $py Deploy/bench/pipeline_measure.py latency "$OSPREY_KAFKA_BOOTSTRAP" lat-decisions "$((seconds + 3))" &
 measure=$!
-$py Deploy/tools/generate_events.py payments --count $((rate * seconds)) --rate "$rate" --now --wall-clock-times \
+$pin_side $py Deploy/tools/generate_events.py payments --count $((rate * seconds)) --rate "$rate" --now --wall-clock-times \
     --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic lat-payments
 wait "$measure"
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true
@@ -110,8 +115,8 @@ echo "== python peer: latency at $rate events/s for $seconds s"
 $pin_osprey $py Deploy/bench/python_peer.py "$OSPREY_KAFKA_BOOTSTRAP" bench-python-latency lat-py-payments lat-py-decisions "$model" &
 pids+=($!)
 sleep 5
-$py Deploy/bench/pipeline_measure.py latency "$OSPREY_KAFKA_BOOTSTRAP" lat-py-decisions "$((seconds + 3))" &
+$pin_side $py Deploy/bench/pipeline_measure.py latency "$OSPREY_KAFKA_BOOTSTRAP" lat-py-decisions "$((seconds + 3))" &
 measure=$!
-$py Deploy/tools/generate_events.py payments --count $((rate * seconds)) --rate "$rate" --now --wall-clock-times \
+$pin_side $py Deploy/tools/generate_events.py payments --count $((rate * seconds)) --rate "$rate" --now --wall-clock-times \
     --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic lat-py-payments
 wait "$measure"

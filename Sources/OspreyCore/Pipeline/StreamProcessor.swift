@@ -977,8 +977,8 @@ public final class StreamProcessor {
     @exclusivity(unchecked) var batchRows: [Double] = []
     @exclusivity(unchecked) var batchPredictions: [Double] = []
     @exclusivity(unchecked) var batchContributions: [[Double]] = [[], []]
-    /// The explainer's scratch (one value per tree, too large for the stack);
-    /// apart from ``scratch`` because both are lent out at once.
+    /// The explainer's scratch (one value per tree and event scored at once,
+    /// too large for the stack); apart from ``scratch`` because both are lent out at once.
     @exclusivity(unchecked) var explainWorkspace: [UInt32] = []
     /// Wall-clock times of the events' monotonic readings; anchored every loop turn.
     @exclusivity(unchecked) var clock = WallClock()
