@@ -1050,8 +1050,9 @@ public final class StreamProcessor {
         let finished = DispatchTime.now().uptimeNanoseconds
         let wallClock = clock.seconds(at: finished)
         for i in batch.indices {
-            // A failed enqueue stops the batch: replay brings the rest back.
-            guard replayAt == nil else { return }
+            // A failed enqueue stops the batch (a fatal one replaces the
+            // partitions at once): replay brings the rest back.
+            guard replayAt == nil, batchVersion == partitionsVersion else { return }
             let pending = batch[i]
             if pending.deadLettered {
                 pending.runtime.nextOffset = pending.message.offset + 1
