@@ -19,9 +19,7 @@ struct BatchScoringTests {
         let expected = rows.map { model.predict($0) }
         for size in Self.batchSizes {
             var mismatched = 0
-            for start in stride(from: 0, to: rows.count, by: size) {
-                let chunk = rows[start..<min(start + size, rows.count)]
-                let flat = chunk.flatMap { $0 }
+            for (chunk, flat) in Self.batches(rows, size: size) {
                 var out = [Double](repeating: .nan, count: chunk.count * p)
                 flat.withUnsafeBufferPointer { r in
                     out.withUnsafeMutableBufferPointer { model.predict(rows: r, count: chunk.count, into: $0) }
@@ -43,9 +41,7 @@ struct BatchScoringTests {
         let linear = model.ensemble.trees.contains { !$0.linearLeaves.isEmpty }
         for size in Self.batchSizes {
             var mismatched = 0
-            for start in stride(from: 0, to: rows.count, by: size) {
-                let chunk = rows[start..<min(start + size, rows.count)]
-                let flat = chunk.flatMap { $0 }
+            for (chunk, flat) in Self.batches(rows, size: size) {
                 var out = [Double](repeating: .nan, count: chunk.count * p)
                 var phi = [Double](repeating: .nan, count: chunk.count * v)
                 var workspace = [UInt32](repeating: 0, count: chunk.count * explainer.workspaceCount)
@@ -76,6 +72,15 @@ struct BatchScoringTests {
                 }
             }
             #expect(mismatched == 0, "\(mismatched) of \(rows.count) rows differ in batches of \(size)")
+        }
+    }
+
+    /// `rows` in consecutive batches of `size` (the last one shorter), each
+    /// with its values one row after another.
+    static func batches(_ rows: [[Double]], size: Int) -> [(rows: ArraySlice<[Double]>, flat: [Double])] {
+        stride(from: 0, to: rows.count, by: size).map { start in
+            let chunk = rows[start..<min(start + size, rows.count)]
+            return (chunk, chunk.flatMap { $0 })
         }
     }
 
