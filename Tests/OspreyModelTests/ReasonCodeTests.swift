@@ -139,6 +139,22 @@ struct ReasonCodeTests {
         }
     }
 
+    @Test("top reasons: ties go to the lower feature index; the bias, zeros and negatives never count")
+    func topReasonsTies() throws {
+        let model = try ModelFixture.named("xgb3_binary_logistic").load()
+        let explainer = ContributionExplainer(model.ensemble)
+        let f = model.featureCount
+        try #require(f >= 5)
+        var phi = [Double](repeating: 0, count: f + 1)
+        phi[1] = 0.25; phi[3] = 0.5; phi[4] = 0.25; phi[0] = -2; phi[f] = 9  // phi[f] is the bias
+        #expect(explainer.topReasons(phi, count: 2).map(\.featureIndex) == [3, 1])
+        #expect(explainer.topReasons(phi, count: 3).map(\.featureIndex) == [3, 1, 4])
+        #expect(explainer.topReasons(phi, count: 10).map(\.featureIndex) == [3, 1, 4])
+        #expect(explainer.topReasons(phi, count: 0).isEmpty)
+        phi[2] = 0.75
+        #expect(explainer.topReasons(phi, count: 3).map(\.contribution) == [0.75, 0.5, 0.25])
+    }
+
     @Test("linear trees have no contributions, as in LightGBM")
     func linearTreesRefused() throws {
         let model = try ModelFixture.named("lgb_linear_tree").load()
