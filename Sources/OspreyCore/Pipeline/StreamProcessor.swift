@@ -1035,13 +1035,7 @@ public final class StreamProcessor {
     func finishBatch() {
         defer { batch.removeAll(keepingCapacity: true) }
         guard !batch.isEmpty, replayAt == nil, batchVersion == partitionsVersion else { return }
-        for i in batch.indices where !batch[i].deadLettered {
-            var verdict = Verdict()
-            verdict.canary = lineup.challengerDecides(batch[i].entity)
-            verdict.decider = verdict.canary ? lineup.challenger : lineup.live
-            verdict.shadow = verdict.canary ? lineup.live : lineup.challenger
-            batch[i].verdict = verdict
-        }
+        for i in batch.indices where !batch[i].deadLettered { batch[i].verdict = unscoredVerdict(for: batch[i].entity) }
         for (m, model) in [lineup.live, lineup.challenger].enumerated() {
             guard let model else { continue }
             scoreBatch(with: model, slot: m, deciding: true)
@@ -1180,10 +1174,7 @@ public final class StreamProcessor {
     /// model of the lineup is scored on the same vector as a shadow. Reason
     /// codes of the deciding model are left in `scratch.reasons`.
     func decide(_ vector: FeatureVector, rules: [(rule: Int, feature: Int)], entity: String) -> Verdict {
-        var verdict = Verdict()
-        verdict.canary = lineup.challengerDecides(entity)
-        verdict.decider = verdict.canary ? lineup.challenger : lineup.live
-        verdict.shadow = verdict.canary ? lineup.live : lineup.challenger
+        var verdict = unscoredVerdict(for: entity)
         scratch.reasons.removeAll(keepingCapacity: true)
         if let decider = verdict.decider { verdict.score = score(vector, with: decider, reasons: config.output.reasons) }
         if let shadow = verdict.shadow {
@@ -1191,6 +1182,16 @@ public final class StreamProcessor {
             verdict.shadowOutcome = config.policy.outcomeIndex(for: verdict.shadowScore)
         }
         settle(&verdict, vector: vector, rules: rules)
+        return verdict
+    }
+
+    /// Which model decides for `entity` (the challenger for canary entities)
+    /// and which shadows it, before either has scored.
+    func unscoredVerdict(for entity: String) -> Verdict {
+        var verdict = Verdict()
+        verdict.canary = lineup.challengerDecides(entity)
+        verdict.decider = verdict.canary ? lineup.challenger : lineup.live
+        verdict.shadow = verdict.canary ? lineup.live : lineup.challenger
         return verdict
     }
 
