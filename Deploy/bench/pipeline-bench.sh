@@ -10,7 +10,8 @@
 # core when taskset exists; the broker (all its threads), the event generator
 # and the measuring consumers to the other, so nothing else runs on Osprey's core. Then events are produced
 # at RATE/s (default 10,000) for SECONDS (default 20) and the time from
-# producing an event to reading its decision is measured. Both runs are
+# producing an event to reading its decision is measured, after the same
+# measure of one bare produce -> consume hop on the broker. Both runs are
 # repeated with the Python peer (Deploy/bench/python_peer.py: confluent-kafka,
 # json, tile rings, XGBoost batch predict) on the same broker, model and core.
 # OSPREY_BENCH_SKIP_BUILD=1 reuses .build/release/osprey.
@@ -46,7 +47,7 @@ broker_start
 # -a: Tansu's worker threads already exist; pinning only its main thread left
 # them free to run on Osprey's core.
 [ -n "$pin_broker" ] && taskset -a -p -c 0 "$OSPREY_BROKER_PID" >/dev/null
-for t in payments payments-decisions python-decisions lat-payments lat-decisions lat-py-payments lat-py-decisions; do
+for t in payments payments-decisions python-decisions hop-payments lat-payments lat-decisions lat-py-payments lat-py-decisions; do
     create_topic "$t" 6
 done
 create_topic payments-dlq 1
@@ -98,6 +99,16 @@ PEER_FETCH_WAIT_MAX_MS=100 $pin_osprey $py Deploy/bench/python_peer.py "$OSPREY_
 pids+=($!)
 $pin_side $py Deploy/bench/pipeline_measure.py throughput "$OSPREY_KAFKA_BOOTSTRAP" python-decisions "$events" | sed 's/^osprey/python peer/'
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true
+
+echo "== the broker alone: one produce -> consume hop at $rate events/s for $seconds s"
+# Osprey's path below is two such hops (events in, decisions out); this
+# reader stands where Osprey's consumer will, with the latency reader's settings.
+$pin_osprey $py Deploy/bench/pipeline_measure.py hop "$OSPREY_KAFKA_BOOTSTRAP" hop-payments "$((seconds + 3))" &
+measure=$!
+sleep 5
+$pin_side $py Deploy/tools/generate_events.py payments --count $((rate * seconds)) --rate "$rate" --now --wall-clock-times \
+    --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic hop-payments
+wait "$measure"
 
 echo "== latency at $rate events/s for $seconds s"
 OSPREY_GROUP_ID=bench-latency OSPREY_INPUT_TOPICS=lat-payments OSPREY_OUTPUT_TOPIC=lat-decisions \
