@@ -2,7 +2,12 @@
 // and read cost, state bytes per card, checkpoint write and restore times, and
 // the hot-path stall after a checkpoint snapshot. Prints figures; asserts nothing.
 //
-//   swift run -c release osprey-feature-bench [--events N] [--cards N] [--span 24h] [--checkpoint-entities N]
+//   swift run -c release osprey-feature-bench [--events N] [--cards N] [--merchants N] [--span 24h]
+//       [--checkpoint-entities N] [--config FILE] [--add-feature 'YAML FLOW MAPPING']
+//
+// --add-feature appends one feature to the first event type, e.g. distinct
+// cards per merchant: '{name: m_cards_24h, entity: merchant_id,
+// aggregation: distinct_count, field: card_id, window: 24h, resolution: 15m}'.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -73,7 +78,17 @@ let merchantCount = Int(argument("--merchants", "20000"))!
 let span = Duration.milliseconds(argument("--span", "24h"))!
 let checkpointEntities = Int(argument("--checkpoint-entities", "1000000"))!
 
-let yaml = String(decoding: try! readAll(configPath), as: UTF8.self)
+var yaml = String(decoding: try! readAll(configPath), as: UTF8.self)
+let addedFeature = argument("--add-feature", "")
+if !addedFeature.isEmpty {
+    // At the end of the first features list, so the entity kinds keep their order.
+    var lines = yaml.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    guard var end = lines.firstIndex(of: "    features:") else { fatalError("\(configPath) has no features list to add to") }
+    end += 1
+    while end < lines.count, lines[end].trimmingPrefix(while: { $0 == " " }).isEmpty || lines[end].hasPrefix("      ") { end += 1 }
+    lines.insert("      - \(addedFeature)", at: end)
+    yaml = lines.joined(separator: "\n")
+}
 func readAll(_ path: String) throws -> [UInt8] {
     guard let f = fopen(path, "rb") else { fatalError("cannot open \(path); run from the repository root or pass --config") }
     defer { fclose(f) }
@@ -92,7 +107,7 @@ let engine = FeatureEngine(plan: plan)
 let decoder = plan.decoder(forEventType: 0)
 let featureCount = plan.spec.eventTypes[0].features.count
 
-print("osprey feature benchmark: \(configPath), \(featureCount) features")
+print("osprey feature benchmark: \(configPath)\(addedFeature.isEmpty ? "" : " + \(addedFeature)"), \(featureCount) features")
 print("stream: \(eventCount) events over \(cardCount) cards and \(merchantCount) merchants, \(Duration.text(span)) of event time, ~1% up to 30 s late")
 
 let lines = payments(count: eventCount, cards: cardCount, merchants: merchantCount, span: span, seed: 42)

@@ -58,8 +58,8 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
 
 func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 
-/// Encodes and decodes partition state in Osprey's checkpoint format, version 3
-/// (and reads version 2).
+/// Encodes and decodes partition state in Osprey's checkpoint format, version 4
+/// (and reads versions 2 and 3).
 ///
 /// Layout (little-endian): magic `OSPRYCKP`, u32 version, u64 spec fingerprint,
 /// i64 created-at, string topic, i32 partition, i64 next offset, i64 stream
@@ -68,13 +68,16 @@ func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 /// i64 clock, u32 word count, the words), and last a u32 CRC-32C of all bytes
 /// before it. Strings are a u32 length and UTF-8 bytes.
 public enum CheckpointCodec {
-    /// The format version written. 3: region lengths two to a word; distinct
+    /// The format version written. 4: a `distinct` region of more than
+    /// ``DistinctTable/listLimit`` one-word values may be a hash table, marked
+    /// by the top bit of its length (a version-3 state is a valid version-4
+    /// state; a build reading at most 3 would misread the mark). 3: region lengths two to a word; distinct
     /// values in one word (``DistinctEntry``) when their window has at most
     /// 2^19 tiles; tiles of one event without sums of squares, and the
     /// newest tile's position at the end of the totals. 2: packed tile words, per-column counts only for
     /// optional fields; still read, and converted on restore.
-    public static let version: UInt32 = 3
-    static let readableVersions: ClosedRange<UInt32> = 2...3
+    public static let version: UInt32 = 4
+    static let readableVersions: ClosedRange<UInt32> = 2...4
     static let magic: [UInt8] = Array("OSPRYCKP".utf8)
 
     /// Encodes `state` and `metadata`.

@@ -166,6 +166,8 @@ struct CompiledAggregator: Sendable {
         switch kind {
         case .tiles: growth = a.tileStride
         case .extremum: growth = 2
+        // A packed list adds one word; a table's (tile, count) pair and its
+        // growth are counted apart (``EntityWords/extraGrowth(kind:)``).
         case .distinct: growth = packed ? 1 : 2
         case .last: growth = 0
         }
@@ -190,4 +192,40 @@ enum DistinctEntry {
     @inline(__always) static func sameValue(_ entry: UInt64, _ hash: UInt64) -> Bool { (entry ^ hash) & ~tileMask == 0 }
     /// Tiles between the entry's tile and `clockTile`.
     @inline(__always) static func age(_ entry: UInt64, clockTile: Int64) -> Int64 { Int64(bitPattern: (UInt64(bitPattern: clockTile) &- entry) & tileMask) }
+}
+
+/// How a `distinct` region of one-word entries (``DistinctEntry``) is kept
+/// once it holds more than ``listLimit`` values: an open-addressing hash table
+/// of entries, so that a new event costs O(1) instead of a scan of the list.
+///
+/// Layout (words): the number of values in the window; the table's capacity
+/// (a power of two, low half) and occupied slots (high half); the clock tile
+/// of the last purge; the table (0: an empty slot); then (tile, count) pairs in
+/// tile order: how many values have that tile as their latest. Advancing the
+/// clock takes whole tiles out of the count, in O(1) per tile; their entries
+/// stay in the table as stale until the next rebuild (at 3/4 occupancy, to
+/// at most 5/8) purges them. A purge also runs whenever the clock has moved
+/// 2^19 tiles since the last one, so no entry ever gets older than the 2^20
+/// tiles its tile field can tell apart. A slot reads as empty only when an
+/// entry is 0 (a value hash whose top 44 bits are 0 seen at a tile that is a
+/// multiple of 2^20: one value in 2^64).
+enum DistinctTable {
+    /// Lists longer than this become tables.
+    static let listLimit = 32
+    static let headerWords = 3
+    static let minimumCapacity = 64
+    static let purgeInterval: Int64 = 1 << 19
+
+    /// The table capacity for `live` values: at most 5/8 full.
+    static func capacity(forLive live: Int) -> Int {
+        var capacity = minimumCapacity
+        while live * 8 > capacity * 5 { capacity <<= 1 }
+        return capacity
+    }
+
+    /// The most words a list of `listLength` entries grows by when one more
+    /// value turns it into a table.
+    static func conversionGrowth(listLength: Int) -> Int {
+        headerWords + capacity(forLive: listLength + 1) + 2 * (listLength + 1) - listLength
+    }
 }

@@ -260,7 +260,12 @@ struct EntityShard: Sendable {
         let prefix = Self.headerWords + Self.keyWords(key.count)
         let header = arena[block]
         let used = BlockHeader.used(header)
-        let growth = kind.maximumGrowth
+        var growth = kind.maximumGrowth
+        if kind.keepsDistinctTables {
+            growth += arena.withUnsafeBufferPointer { arena in
+                EntityWords(words: UnsafeMutablePointer(mutating: arena.baseAddress! + block + prefix), count: used, clock: 0).extraGrowth(kind: kind)
+            }
+        }
         if BlockHeader.capacity(header) - prefix - used >= growth {
             return arena.withUnsafeMutableBufferPointer { arena in
                 let base = arena.baseAddress! + block

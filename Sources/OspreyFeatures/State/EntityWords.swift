@@ -39,8 +39,21 @@ struct EntityWords {
     @inline(__always)
     static func lengthShift(_ j: Int) -> UInt64 { UInt64(j & 1) << 5 }
 
+    /// The top bit of a region's 32-bit length field marks a `distinct`
+    /// region kept as a hash table (see ``DistinctTable``) rather than a list.
+    static let tableFlag: UInt64 = 1 << 31
+
     @inline(__always)
-    func regionLength(_ j: Int) -> Int { Int(truncatingIfNeeded: (words[j >> 1] >> Self.lengthShift(j)) & 0xFFFF_FFFF) }
+    func regionLength(_ j: Int) -> Int { Int(truncatingIfNeeded: (words[j >> 1] >> Self.lengthShift(j)) & (Self.tableFlag - 1)) }
+
+    /// Whether `distinct` region `j` is a hash table.
+    @inline(__always)
+    func isTable(_ j: Int) -> Bool { (words[j >> 1] >> Self.lengthShift(j)) & Self.tableFlag != 0 }
+
+    @inline(__always)
+    func setTable(_ j: Int, _ table: Bool) {
+        if table { words[j >> 1] |= Self.tableFlag << Self.lengthShift(j) } else { words[j >> 1] &= ~(Self.tableFlag << Self.lengthShift(j)) }
+    }
 
     /// Adds `delta` (which may be negative) to region `j`'s length.
     @inline(__always)
@@ -113,6 +126,9 @@ struct EntityWords {
                     head = 0
                     if oldClock == .min || clockTile - tileIndex(oldClock, a.step) >= a.tileCount {
                         dropped = length
+                        setTable(j, false)
+                    } else if isTable(j) {
+                        (head, dropped) = evictTable(at: from, length: length, region: j, clockTile: clockTile, tileCount: a.tileCount)
                     } else {
                         while dropped < length && DistinctEntry.age(words[from + dropped], clockTile: clockTile) >= a.tileCount { dropped += 1 }
                     }
@@ -233,7 +249,11 @@ struct EntityWords {
         case .distinct:
             guard event.present[a.field] else { return }
             if a.packed {
-                addPackedDistinct(hashes[a.field], age: clockTile - k, tile: k, region: j, offset: offset)
+                if isTable(j) {
+                    addToTable(hashes[a.field], age: clockTile - k, tile: k, region: j, offset: offset, tileCount: a.tileCount)
+                } else {
+                    addPackedDistinct(hashes[a.field], age: clockTile - k, tile: k, region: j, offset: offset, tileCount: a.tileCount)
+                }
             } else {
                 addDistinct(hashes[a.field], tile: k, region: j, offset: offset)
             }
@@ -380,8 +400,9 @@ struct EntityWords {
     }
 
     /// `addDistinct` for one-word entries; `age` is the event tile's age
-    /// relative to the clock's tile.
-    mutating func addPackedDistinct(_ h: UInt64, age: Int64, tile k: Int64, region j: Int, offset: Int) {
+    /// relative to the clock's tile. A new value that would make the list
+    /// longer than ``DistinctTable/listLimit`` turns it into a hash table.
+    mutating func addPackedDistinct(_ h: UInt64, age: Int64, tile k: Int64, region j: Int, offset: Int, tileCount: Int64) {
         let clockTile = k + age
         var n = regionLength(j)
         var i = n
@@ -394,10 +415,212 @@ struct EntityWords {
                 break
             }
         }
+        if n >= DistinctTable.listLimit {
+            makeTable(region: j, offset: offset, clockTile: clockTile, tileCount: tileCount)
+            addToTable(h, age: age, tile: k, region: j, offset: offset, tileCount: tileCount)
+            return
+        }
         var position = n
         while position > 0 && DistinctEntry.age(words[offset + position - 1], clockTile: clockTile) < age { position -= 1 }
         insertWords(1, at: offset + position, region: j)
         words[offset + position] = DistinctEntry.make(hash: h, tile: k)
+    }
+
+    // MARK: Distinct values in a hash table
+
+    @inline(__always)
+    func tableCapacity(at offset: Int) -> Int { Int(truncatingIfNeeded: words[offset + 1] & 0xFFFF_FFFF) }
+
+    @inline(__always)
+    func tableOccupied(at offset: Int) -> Int { Int(truncatingIfNeeded: words[offset + 1] >> 32) }
+
+    /// The slot holding `h`'s entry in the table of `capacity` slots starting
+    /// at `table`, or the empty slot where it would go.
+    @inline(__always)
+    func probe(_ h: UInt64, table: Int, capacity: Int) -> Int {
+        let mask = capacity - 1
+        var i = Int(truncatingIfNeeded: h >> DistinctEntry.tileBits) & mask
+        while true {
+            let e = words[table + i]
+            if e == 0 || DistinctEntry.sameValue(e, h) { return i }
+            i = (i + 1) & mask
+        }
+    }
+
+    /// Adds value `h` seen at tile `k` (`age` tiles before the clock's) to the
+    /// hash-table region `j` at `offset`.
+    mutating func addToTable(_ h: UInt64, age: Int64, tile k: Int64, region j: Int, offset: Int, tileCount: Int64) {
+        let clockTile = k + age
+        let table = offset + DistinctTable.headerWords
+        var capacity = tableCapacity(at: offset)
+        var i = probe(h, table: table, capacity: capacity)
+        let e = words[table + i]
+        if e != 0 {
+            let seen = DistinctEntry.age(e, clockTile: clockTile)
+            if seen < tileCount {
+                // In the window already: only a later tile moves it.
+                if seen <= age { return }
+                countTile(clockTile - seen, by: -1, region: j, offset: offset)
+                words[table + i] = DistinctEntry.make(hash: h, tile: k)
+                countTile(k, by: 1, region: j, offset: offset)
+                return
+            }
+            // An entry that left the window and was not purged yet.
+            words[table + i] = DistinctEntry.make(hash: h, tile: k)
+        } else {
+            if (tableOccupied(at: offset) + 1) * 4 > capacity * 3 {
+                rebuildTable(region: j, offset: offset, clockTile: clockTile, tileCount: tileCount,
+                             capacity: DistinctTable.capacity(forLive: Int(truncatingIfNeeded: words[offset]) + 1))
+                capacity = tableCapacity(at: offset)
+                i = probe(h, table: table, capacity: capacity)
+            }
+            words[table + i] = DistinctEntry.make(hash: h, tile: k)
+            words[offset + 1] += 1 << 32
+        }
+        words[offset] += 1
+        countTile(k, by: 1, region: j, offset: offset)
+    }
+
+    /// Adds `delta` (±1) to the count of values whose latest tile is `tile`, in
+    /// the (tile, count) pairs after the table; a new tile gets a pair. Pairs
+    /// whose count falls to 0 stay until their tile leaves the window.
+    mutating func countTile(_ tile: Int64, by delta: Int, region j: Int, offset: Int) {
+        let first = offset + DistinctTable.headerWords + tableCapacity(at: offset)
+        let end = offset + regionLength(j)
+        if delta > 0 && (end == first || int(end - 2) <= tile) {
+            // The newest tile, or a newer one: events mostly come in order.
+            if end > first && int(end - 2) == tile {
+                words[end - 1] += 1
+            } else {
+                insertWords(2, at: end, region: j)
+                words[end] = UInt64(bitPattern: tile)
+                words[end + 1] = 1
+            }
+            return
+        }
+        var low = 0
+        var high = (end - first) / 2
+        while low < high {
+            let middle = (low + high) / 2
+            if int(first + 2 * middle) < tile { low = middle + 1 } else { high = middle }
+        }
+        let p = first + 2 * low
+        if p < end && int(p) == tile {
+            words[p + 1] = UInt64(bitPattern: Int64(bitPattern: words[p + 1]) + Int64(delta))
+        } else {
+            assert(delta > 0, "a value's tile has no count")
+            insertWords(2, at: p, region: j)
+            words[p] = UInt64(bitPattern: tile)
+            words[p + 1] = 1
+        }
+    }
+
+    /// Turns list region `j` (at most a window of entries, oldest first) into a
+    /// hash table holding the same values.
+    mutating func makeTable(region j: Int, offset: Int, clockTile: Int64, tileCount: Int64) {
+        let n = regionLength(j)
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(n, 1)) { saved in
+            (saved.baseAddress!).update(from: words + offset, count: n)
+            var tiles = 0
+            var previous = Int64.min
+            for e in 0..<n {
+                let tile = clockTile - DistinctEntry.age(saved[e], clockTile: clockTile)
+                if tile != previous { tiles += 1; previous = tile }
+            }
+            let capacity = DistinctTable.capacity(forLive: n + 1)
+            insertWords(DistinctTable.headerWords + capacity + 2 * tiles - n, at: offset + n, region: j)
+            setTable(j, true)
+            words[offset] = UInt64(n)
+            words[offset + 2] = UInt64(bitPattern: clockTile)
+            let table = offset + DistinctTable.headerWords
+            (words + table).update(repeating: 0, count: capacity)
+            for e in 0..<n { words[table + probe(saved[e], table: table, capacity: capacity)] = saved[e] }
+            words[offset + 1] = UInt64(capacity) | UInt64(n) << 32
+            var p = table + capacity - 2
+            previous = Int64.min
+            for e in 0..<n {
+                let tile = clockTile - DistinctEntry.age(saved[e], clockTile: clockTile)
+                if tile != previous {
+                    p += 2
+                    words[p] = UInt64(bitPattern: tile)
+                    words[p + 1] = 0
+                    previous = tile
+                }
+                words[p + 1] += 1
+            }
+        }
+    }
+
+    /// Rehashes table region `j` into `capacity` slots, keeping the values
+    /// still in the window and purging those that left it. The region changes
+    /// length only when `capacity` does (never within ``advance(to:kind:)``).
+    mutating func rebuildTable(region j: Int, offset: Int, clockTile: Int64, tileCount: Int64, capacity: Int) {
+        let old = tableCapacity(at: offset)
+        let table = offset + DistinctTable.headerWords
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: old) { saved in
+            var n = 0
+            for s in 0..<old {
+                let e = words[table + s]
+                if e != 0 && DistinctEntry.age(e, clockTile: clockTile) < tileCount { saved[n] = e; n += 1 }
+            }
+            if capacity > old {
+                insertWords(capacity - old, at: table + old, region: j)
+            } else if capacity < old {
+                removeWords((table + capacity)..<(table + old), region: j)
+            }
+            (words + table).update(repeating: 0, count: capacity)
+            for s in 0..<n { words[table + probe(saved[s], table: table, capacity: capacity)] = saved[s] }
+            words[offset + 1] = UInt64(capacity) | UInt64(n) << 32
+            words[offset + 2] = UInt64(bitPattern: clockTile)
+        }
+    }
+
+    /// ``advance(to:kind:)`` for a table region at `offset`: takes the tiles
+    /// before the window out of the live count. Returns the words to keep at
+    /// the region's start and the words dropped after them. A table whose
+    /// window emptied goes back to an empty list; one whose entries could
+    /// outlive their 20-bit tile counter is purged first (see ``DistinctTable``).
+    mutating func evictTable(at offset: Int, length: Int, region j: Int, clockTile: Int64, tileCount: Int64) -> (head: Int, dropped: Int) {
+        let capacity = tableCapacity(at: offset)
+        let first = offset + DistinctTable.headerWords + capacity
+        let start = clockTile - tileCount + 1
+        var p = first
+        var expired: UInt64 = 0
+        while p < offset + length && int(p) < start {
+            expired += words[p + 1]
+            p += 2
+        }
+        words[offset] -= expired
+        if words[offset] == 0 {
+            setTable(j, false)
+            return (0, length)
+        }
+        if clockTile - int(offset + 2) >= DistinctTable.purgeInterval {
+            rebuildTable(region: j, offset: offset, clockTile: clockTile, tileCount: tileCount, capacity: capacity)
+        }
+        return (DistinctTable.headerWords + capacity, p - first)
+    }
+
+    /// Words beyond ``KindProgram/maximumGrowth`` that the next event may add:
+    /// a `distinct` list about to become a table, or a table about to grow.
+    func extraGrowth(kind: KindProgram) -> Int {
+        var extra = 0
+        var offset = kind.headerWords
+        for j in 0..<kind.compiled.count {
+            let length = regionLength(j)
+            let a = kind.compiled[j]
+            if a.kind == .distinct && a.packed {
+                if isTable(j) {
+                    let capacity = tableCapacity(at: offset)
+                    extra += 2
+                    if (tableOccupied(at: offset) + 1) * 4 > capacity * 3 { extra += capacity }
+                } else if length >= DistinctTable.listLimit {
+                    extra += DistinctTable.conversionGrowth(listLength: length)
+                }
+            }
+            offset += length
+        }
+        return extra
     }
 
     // MARK: Reads
@@ -423,7 +646,7 @@ struct EntityWords {
         case .extremum:
             return regionLength(read.aggregator) == 0 ? .nan : double(offset + 1)
         case .distinct:
-            return Double(regionLength(read.aggregator) / read.column)
+            return isTable(read.aggregator) ? Double(words[offset]) : Double(regionLength(read.aggregator) / read.column)
         case .last:
             return int(offset) == .min ? .nan : double(offset + 1)
         }

@@ -125,6 +125,7 @@ final class EntityKind: @unchecked Sendable {
             keyField: builder.keyField, ttl: builder.ttl,
             headerWords: EntityWords.headerWords(regions: compiled.count),
             maximumGrowth: compiled.reduce(0) { $0 + $1.growth },
+            keepsDistinctTables: compiled.contains { $0.kind == .distinct && $0.packed },
             compiled: pin(compiled), columns: pin(columns), filters: pin(filters),
             emptyWords: pin(EntityState(aggregators: builder.aggregators).words),
             preReads: pin(builder.preReads), postReads: pin(builder.postReads), timeSinceReads: pin(builder.timeSinceReads))
@@ -157,8 +158,11 @@ struct KindProgram: @unchecked Sendable {
     let ttl: Int64
     /// Words of region lengths at the start of an entity's words.
     let headerWords: Int
-    /// The most words one event can add to an entity.
+    /// The most words one event can add to an entity, but for `distinct`
+    /// tables (see ``EntityWords/extraGrowth(kind:)``).
     let maximumGrowth: Int
+    /// Whether an aggregator's `distinct` list may become a table.
+    let keepsDistinctTables: Bool
     /// The aggregators as the hot path reads them.
     let compiled: UnsafeBufferPointer<CompiledAggregator>
     /// The tile columns of all tile aggregators (see ``CompiledAggregator/columns``).
@@ -178,7 +182,8 @@ struct KindProgram: @unchecked Sendable {
     /// events), with room for one event's growth; the copy is discarded.
     func withScratch<R>(copying entity: EntityWords?, _ body: (inout EntityWords) -> R) -> R {
         let count = entity?.count ?? emptyWords.count
-        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: count + maximumGrowth) { scratch in
+        let extra = keepsDistinctTables ? entity?.extraGrowth(kind: self) ?? 0 : 0
+        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: count + maximumGrowth + extra) { scratch in
             let words = scratch.baseAddress!
             words.update(from: entity?.words ?? UnsafeMutablePointer(mutating: emptyWords.baseAddress!), count: count)
             var copy = EntityWords(words: words, count: count, clock: entity?.clock ?? .min)
