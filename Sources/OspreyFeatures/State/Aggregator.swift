@@ -194,21 +194,23 @@ enum DistinctEntry {
     @inline(__always) static func age(_ entry: UInt64, clockTile: Int64) -> Int64 { Int64(bitPattern: (UInt64(bitPattern: clockTile) &- entry) & tileMask) }
 }
 
-/// How a `distinct` region of one-word entries (``DistinctEntry``) is kept
-/// once it holds more than ``listLimit`` values: an open-addressing hash table
-/// of entries, so that a new event costs O(1) instead of a scan of the list.
+/// How a `distinct` region is kept once it holds more than ``listLimit``
+/// values: an open-addressing hash table of its entries (one word, a
+/// ``DistinctEntry``, or two, tile and hash, as in its list), so that a new
+/// event costs O(1) instead of a scan of the list.
 ///
 /// Layout (words): the number of values in the window; the table's capacity
 /// (a power of two, low half) and occupied slots (high half); the clock tile
-/// of the last purge; the table (0: an empty slot); then (tile, count) pairs in
-/// tile order: how many values have that tile as their latest. Advancing the
-/// clock takes whole tiles out of the count, in O(1) per tile; their entries
-/// stay in the table as stale until the next rebuild (at 3/4 occupancy, to
-/// at most 5/8) purges them. A purge also runs whenever the clock has moved
-/// 2^19 tiles since the last one, so no entry ever gets older than the 2^20
-/// tiles its tile field can tell apart. A slot reads as empty only when an
-/// entry is 0 (a value hash whose top 44 bits are 0 seen at a tile that is a
-/// multiple of 2^20: one value in 2^64).
+/// of the last purge; the table; then (tile, count) pairs in tile order: how
+/// many values have that tile as their latest. Advancing the clock takes
+/// whole tiles out of the count, in O(1) per tile; their entries stay in the
+/// table as stale until the next rebuild (at 3/4 occupancy, to at most 5/8)
+/// purges them. A table of one-word entries is also purged whenever the
+/// clock has moved 2^19 tiles since the last purge, so no entry gets older
+/// than the 2^20 tiles its tile field can tell apart. An empty slot is 0 for
+/// one-word entries (so an entry of a value whose hash has 44 zero top bits,
+/// seen at a tile that is a multiple of 2^20, would read as empty: one value
+/// in 2^64) and has the tile `Int64.min` for two-word ones.
 enum DistinctTable {
     /// Lists longer than this become tables.
     static let listLimit = 32
@@ -223,9 +225,12 @@ enum DistinctTable {
         return capacity
     }
 
-    /// The most words a list of `listLength` entries grows by when one more
-    /// value turns it into a table.
-    static func conversionGrowth(listLength: Int) -> Int {
-        headerWords + capacity(forLive: listLength + 1) + 2 * (listLength + 1) - listLength
+    /// An empty slot of a table of two-word entries (its tile word).
+    static let emptyTile = UInt64(bitPattern: Int64.min)
+
+    /// The most words a list of `listEntries` entries of `width` words grows
+    /// by when one more value turns it into a table.
+    static func conversionGrowth(listEntries: Int, width: Int) -> Int {
+        headerWords + capacity(forLive: listEntries + 1) * width + 2 * (listEntries + 1) - listEntries * width
     }
 }

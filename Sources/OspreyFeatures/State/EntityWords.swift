@@ -128,10 +128,12 @@ struct EntityWords {
                         dropped = length
                         setTable(j, false)
                     } else if isTable(j) {
-                        (head, dropped) = evictTable(at: from, length: length, region: j, clockTile: clockTile, tileCount: a.tileCount)
+                        (head, dropped) = evictTable(at: from, length: length, region: j, clockTile: clockTile, tileCount: a.tileCount, wide: false)
                     } else {
                         while dropped < length && DistinctEntry.age(words[from + dropped], clockTile: clockTile) >= a.tileCount { dropped += 1 }
                     }
+                case .distinct where isTable(j):
+                    (head, dropped) = evictTable(at: from, length: length, region: j, clockTile: clockTile, tileCount: a.tileCount, wide: true)
                 case .extremum, .distinct:
                     head = 0
                     var m = 0
@@ -248,14 +250,12 @@ struct EntityWords {
             if !value.isNaN { addExtremum(value == 0 ? 0 : value, tile: k, region: j, offset: offset, isMaximum: a.isMaximum) }
         case .distinct:
             guard event.present[a.field] else { return }
-            if a.packed {
-                if isTable(j) {
-                    addToTable(hashes[a.field], age: clockTile - k, tile: k, region: j, offset: offset, tileCount: a.tileCount)
-                } else {
-                    addPackedDistinct(hashes[a.field], age: clockTile - k, tile: k, region: j, offset: offset, tileCount: a.tileCount)
-                }
+            if isTable(j) {
+                addToTable(hashes[a.field], age: clockTile - k, tile: k, region: j, offset: offset, tileCount: a.tileCount, wide: !a.packed)
+            } else if a.packed {
+                addPackedDistinct(hashes[a.field], age: clockTile - k, tile: k, region: j, offset: offset, tileCount: a.tileCount)
             } else {
-                addDistinct(hashes[a.field], tile: k, region: j, offset: offset)
+                addDistinct(hashes[a.field], age: clockTile - k, tile: k, region: j, offset: offset, tileCount: a.tileCount)
             }
         case .last:
             break
@@ -380,7 +380,10 @@ struct EntityWords {
         setDouble(offset + 2 * i + 1, v)
     }
 
-    mutating func addDistinct(_ h: UInt64, tile k: Int64, region j: Int, offset: Int) {
+    /// Adds value `h` seen at tile `k` to a list of (tile, hash) entries,
+    /// oldest first. A new value that would make the list longer than
+    /// ``DistinctTable/listLimit`` turns it into a hash table.
+    mutating func addDistinct(_ h: UInt64, age: Int64, tile k: Int64, region j: Int, offset: Int, tileCount: Int64) {
         var n = regionLength(j) / 2
         var i = n
         while i > 0 {
@@ -391,6 +394,11 @@ struct EntityWords {
                 n -= 1
                 break
             }
+        }
+        if n >= DistinctTable.listLimit {
+            makeTable(region: j, offset: offset, clockTile: k + age, tileCount: tileCount, wide: true)
+            addToTable(h, age: age, tile: k, region: j, offset: offset, tileCount: tileCount, wide: true)
+            return
         }
         var position = n
         while position > 0 && int(offset + 2 * (position - 1)) > k { position -= 1 }
@@ -416,8 +424,8 @@ struct EntityWords {
             }
         }
         if n >= DistinctTable.listLimit {
-            makeTable(region: j, offset: offset, clockTile: clockTile, tileCount: tileCount)
-            addToTable(h, age: age, tile: k, region: j, offset: offset, tileCount: tileCount)
+            makeTable(region: j, offset: offset, clockTile: clockTile, tileCount: tileCount, wide: false)
+            addToTable(h, age: age, tile: k, region: j, offset: offset, tileCount: tileCount, wide: false)
             return
         }
         var position = n
@@ -434,58 +442,96 @@ struct EntityWords {
     @inline(__always)
     func tableOccupied(at offset: Int) -> Int { Int(truncatingIfNeeded: words[offset + 1] >> 32) }
 
+    /// The entries of a table are one word (``DistinctEntry``, 0: empty) or,
+    /// when `wide`, two: the tile (`Int64.min`: empty) and the value's hash.
+    @inline(__always)
+    func isEmpty(slot i: Int, table: Int, wide: Bool) -> Bool {
+        wide ? words[table + 2 * i] == DistinctTable.emptyTile : words[table + i] == 0
+    }
+
+    /// Tiles between slot `i`'s tile and `clockTile`.
+    @inline(__always)
+    func age(slot i: Int, table: Int, wide: Bool, clockTile: Int64) -> Int64 {
+        wide ? clockTile - int(table + 2 * i) : DistinctEntry.age(words[table + i], clockTile: clockTile)
+    }
+
+    @inline(__always)
+    func setEntry(slot i: Int, table: Int, wide: Bool, hash h: UInt64, tile k: Int64) {
+        if wide {
+            words[table + 2 * i] = UInt64(bitPattern: k)
+            words[table + 2 * i + 1] = h
+        } else {
+            words[table + i] = DistinctEntry.make(hash: h, tile: k)
+        }
+    }
+
     /// The slot holding `h`'s entry in the table of `capacity` slots starting
     /// at `table`, or the empty slot where it would go.
     @inline(__always)
-    func probe(_ h: UInt64, table: Int, capacity: Int) -> Int {
+    func probe(_ h: UInt64, table: Int, capacity: Int, wide: Bool) -> Int {
         let mask = capacity - 1
         var i = Int(truncatingIfNeeded: h >> DistinctEntry.tileBits) & mask
         while true {
-            let e = words[table + i]
-            if e == 0 || DistinctEntry.sameValue(e, h) { return i }
+            if wide {
+                if words[table + 2 * i] == DistinctTable.emptyTile || words[table + 2 * i + 1] == h { return i }
+            } else {
+                let e = words[table + i]
+                if e == 0 || DistinctEntry.sameValue(e, h) { return i }
+            }
             i = (i + 1) & mask
+        }
+    }
+
+    /// Empties the table of `capacity` slots at `table`.
+    func clearTable(_ table: Int, capacity: Int, wide: Bool) {
+        if wide {
+            for i in 0..<capacity {
+                words[table + 2 * i] = DistinctTable.emptyTile
+                words[table + 2 * i + 1] = 0
+            }
+        } else {
+            (words + table).update(repeating: 0, count: capacity)
         }
     }
 
     /// Adds value `h` seen at tile `k` (`age` tiles before the clock's) to the
     /// hash-table region `j` at `offset`.
-    mutating func addToTable(_ h: UInt64, age: Int64, tile k: Int64, region j: Int, offset: Int, tileCount: Int64) {
+    mutating func addToTable(_ h: UInt64, age: Int64, tile k: Int64, region j: Int, offset: Int, tileCount: Int64, wide: Bool) {
         let clockTile = k + age
         let table = offset + DistinctTable.headerWords
         var capacity = tableCapacity(at: offset)
-        var i = probe(h, table: table, capacity: capacity)
-        let e = words[table + i]
-        if e != 0 {
-            let seen = DistinctEntry.age(e, clockTile: clockTile)
+        var i = probe(h, table: table, capacity: capacity, wide: wide)
+        if !isEmpty(slot: i, table: table, wide: wide) {
+            let seen = self.age(slot: i, table: table, wide: wide, clockTile: clockTile)
             if seen < tileCount {
                 // In the window already: only a later tile moves it.
                 if seen <= age { return }
-                countTile(clockTile - seen, by: -1, region: j, offset: offset)
-                words[table + i] = DistinctEntry.make(hash: h, tile: k)
-                countTile(k, by: 1, region: j, offset: offset)
+                countTile(clockTile - seen, by: -1, region: j, offset: offset, wide: wide)
+                setEntry(slot: i, table: table, wide: wide, hash: h, tile: k)
+                countTile(k, by: 1, region: j, offset: offset, wide: wide)
                 return
             }
             // An entry that left the window and was not purged yet.
-            words[table + i] = DistinctEntry.make(hash: h, tile: k)
+            setEntry(slot: i, table: table, wide: wide, hash: h, tile: k)
         } else {
             if (tableOccupied(at: offset) + 1) * 4 > capacity * 3 {
                 rebuildTable(region: j, offset: offset, clockTile: clockTile, tileCount: tileCount,
-                             capacity: DistinctTable.capacity(forLive: Int(truncatingIfNeeded: words[offset]) + 1))
+                             capacity: DistinctTable.capacity(forLive: Int(truncatingIfNeeded: words[offset]) + 1), wide: wide)
                 capacity = tableCapacity(at: offset)
-                i = probe(h, table: table, capacity: capacity)
+                i = probe(h, table: table, capacity: capacity, wide: wide)
             }
-            words[table + i] = DistinctEntry.make(hash: h, tile: k)
+            setEntry(slot: i, table: table, wide: wide, hash: h, tile: k)
             words[offset + 1] += 1 << 32
         }
         words[offset] += 1
-        countTile(k, by: 1, region: j, offset: offset)
+        countTile(k, by: 1, region: j, offset: offset, wide: wide)
     }
 
     /// Adds `delta` (±1) to the count of values whose latest tile is `tile`, in
     /// the (tile, count) pairs after the table; a new tile gets a pair. Pairs
     /// whose count falls to 0 stay until their tile leaves the window.
-    mutating func countTile(_ tile: Int64, by delta: Int, region j: Int, offset: Int) {
-        let first = offset + DistinctTable.headerWords + tableCapacity(at: offset)
+    mutating func countTile(_ tile: Int64, by delta: Int, region j: Int, offset: Int, wide: Bool) {
+        let first = offset + DistinctTable.headerWords + tableCapacity(at: offset) * (wide ? 2 : 1)
         let end = offset + regionLength(j)
         if delta > 0 && (end == first || int(end - 2) <= tile) {
             // The newest tile, or a newer one: events mostly come in order.
@@ -515,31 +561,41 @@ struct EntityWords {
         }
     }
 
-    /// Turns list region `j` (at most a window of entries, oldest first) into a
-    /// hash table holding the same values.
-    mutating func makeTable(region j: Int, offset: Int, clockTile: Int64, tileCount: Int64) {
-        let n = regionLength(j)
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(n, 1)) { saved in
-            (saved.baseAddress!).update(from: words + offset, count: n)
+    /// Turns list region `j` (entries of the window, oldest first) into a hash
+    /// table holding the same values.
+    mutating func makeTable(region j: Int, offset: Int, clockTile: Int64, tileCount: Int64, wide: Bool) {
+        let width = wide ? 2 : 1
+        let length = regionLength(j)
+        let n = length / width
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(length, 1)) { saved in
+            saved.baseAddress!.update(from: words + offset, count: length)
+            // Entry e's tile and hash in the saved list.
+            func entry(_ e: Int) -> (tile: Int64, hash: UInt64) {
+                wide ? (Int64(bitPattern: saved[2 * e]), saved[2 * e + 1])
+                     : (clockTile - DistinctEntry.age(saved[e], clockTile: clockTile), saved[e])
+            }
             var tiles = 0
             var previous = Int64.min
-            for e in 0..<n {
-                let tile = clockTile - DistinctEntry.age(saved[e], clockTile: clockTile)
-                if tile != previous { tiles += 1; previous = tile }
+            for e in 0..<n where entry(e).tile != previous {
+                tiles += 1
+                previous = entry(e).tile
             }
             let capacity = DistinctTable.capacity(forLive: n + 1)
-            insertWords(DistinctTable.headerWords + capacity + 2 * tiles - n, at: offset + n, region: j)
+            insertWords(DistinctTable.headerWords + capacity * width + 2 * tiles - length, at: offset + length, region: j)
             setTable(j, true)
             words[offset] = UInt64(n)
+            words[offset + 1] = UInt64(capacity) | UInt64(n) << 32
             words[offset + 2] = UInt64(bitPattern: clockTile)
             let table = offset + DistinctTable.headerWords
-            (words + table).update(repeating: 0, count: capacity)
-            for e in 0..<n { words[table + probe(saved[e], table: table, capacity: capacity)] = saved[e] }
-            words[offset + 1] = UInt64(capacity) | UInt64(n) << 32
-            var p = table + capacity - 2
+            clearTable(table, capacity: capacity, wide: wide)
+            for e in 0..<n {
+                let (tile, hash) = entry(e)
+                setEntry(slot: probe(hash, table: table, capacity: capacity, wide: wide), table: table, wide: wide, hash: hash, tile: tile)
+            }
+            var p = table + capacity * width - 2
             previous = Int64.min
             for e in 0..<n {
-                let tile = clockTile - DistinctEntry.age(saved[e], clockTile: clockTile)
+                let tile = entry(e).tile
                 if tile != previous {
                     p += 2
                     words[p] = UInt64(bitPattern: tile)
@@ -554,22 +610,29 @@ struct EntityWords {
     /// Rehashes table region `j` into `capacity` slots, keeping the values
     /// still in the window and purging those that left it. The region changes
     /// length only when `capacity` does (never within ``advance(to:kind:)``).
-    mutating func rebuildTable(region j: Int, offset: Int, clockTile: Int64, tileCount: Int64, capacity: Int) {
+    mutating func rebuildTable(region j: Int, offset: Int, clockTile: Int64, tileCount: Int64, capacity: Int, wide: Bool) {
+        let width = wide ? 2 : 1
         let old = tableCapacity(at: offset)
         let table = offset + DistinctTable.headerWords
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: old) { saved in
+        withUnsafeTemporaryAllocation(of: (tile: Int64, hash: UInt64).self, capacity: old) { saved in
             var n = 0
-            for s in 0..<old {
-                let e = words[table + s]
-                if e != 0 && DistinctEntry.age(e, clockTile: clockTile) < tileCount { saved[n] = e; n += 1 }
+            for i in 0..<old where !isEmpty(slot: i, table: table, wide: wide) {
+                let age = self.age(slot: i, table: table, wide: wide, clockTile: clockTile)
+                if age < tileCount {
+                    saved[n] = (clockTile - age, wide ? words[table + 2 * i + 1] : words[table + i])
+                    n += 1
+                }
             }
             if capacity > old {
-                insertWords(capacity - old, at: table + old, region: j)
+                insertWords((capacity - old) * width, at: table + old * width, region: j)
             } else if capacity < old {
-                removeWords((table + capacity)..<(table + old), region: j)
+                removeWords((table + capacity * width)..<(table + old * width), region: j)
             }
-            (words + table).update(repeating: 0, count: capacity)
-            for s in 0..<n { words[table + probe(saved[s], table: table, capacity: capacity)] = saved[s] }
+            clearTable(table, capacity: capacity, wide: wide)
+            for e in 0..<n {
+                setEntry(slot: probe(saved[e].hash, table: table, capacity: capacity, wide: wide), table: table, wide: wide,
+                         hash: saved[e].hash, tile: saved[e].tile)
+            }
             words[offset + 1] = UInt64(capacity) | UInt64(n) << 32
             words[offset + 2] = UInt64(bitPattern: clockTile)
         }
@@ -578,11 +641,12 @@ struct EntityWords {
     /// ``advance(to:kind:)`` for a table region at `offset`: takes the tiles
     /// before the window out of the live count. Returns the words to keep at
     /// the region's start and the words dropped after them. A table whose
-    /// window emptied goes back to an empty list; one whose entries could
-    /// outlive their 20-bit tile counter is purged first (see ``DistinctTable``).
-    mutating func evictTable(at offset: Int, length: Int, region j: Int, clockTile: Int64, tileCount: Int64) -> (head: Int, dropped: Int) {
+    /// window emptied goes back to an empty list; one whose one-word entries
+    /// could outlive their 20-bit tile counter is purged first (see ``DistinctTable``).
+    mutating func evictTable(at offset: Int, length: Int, region j: Int, clockTile: Int64, tileCount: Int64, wide: Bool) -> (head: Int, dropped: Int) {
         let capacity = tableCapacity(at: offset)
-        let first = offset + DistinctTable.headerWords + capacity
+        let head = DistinctTable.headerWords + capacity * (wide ? 2 : 1)
+        let first = offset + head
         let start = clockTile - tileCount + 1
         var p = first
         var expired: UInt64 = 0
@@ -595,10 +659,10 @@ struct EntityWords {
             setTable(j, false)
             return (0, length)
         }
-        if clockTile - int(offset + 2) >= DistinctTable.purgeInterval {
-            rebuildTable(region: j, offset: offset, clockTile: clockTile, tileCount: tileCount, capacity: capacity)
+        if !wide && clockTile - int(offset + 2) >= DistinctTable.purgeInterval {
+            rebuildTable(region: j, offset: offset, clockTile: clockTile, tileCount: tileCount, capacity: capacity, wide: false)
         }
-        return (DistinctTable.headerWords + capacity, p - first)
+        return (head, p - first)
     }
 
     /// Words beyond ``KindProgram/maximumGrowth`` that the next event may add:
@@ -609,13 +673,14 @@ struct EntityWords {
         for j in 0..<kind.compiled.count {
             let length = regionLength(j)
             let a = kind.compiled[j]
-            if a.kind == .distinct && a.packed {
+            if a.kind == .distinct {
+                let width = a.packed ? 1 : 2
                 if isTable(j) {
                     let capacity = tableCapacity(at: offset)
                     extra += 2
-                    if (tableOccupied(at: offset) + 1) * 4 > capacity * 3 { extra += capacity }
-                } else if length >= DistinctTable.listLimit {
-                    extra += DistinctTable.conversionGrowth(listLength: length)
+                    if (tableOccupied(at: offset) + 1) * 4 > capacity * 3 { extra += capacity * width }
+                } else if length >= DistinctTable.listLimit * width {
+                    extra += DistinctTable.conversionGrowth(listEntries: length / width, width: width)
                 }
             }
             offset += length

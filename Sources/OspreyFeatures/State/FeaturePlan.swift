@@ -125,7 +125,7 @@ final class EntityKind: @unchecked Sendable {
             keyField: builder.keyField, ttl: builder.ttl,
             headerWords: EntityWords.headerWords(regions: compiled.count),
             maximumGrowth: compiled.reduce(0) { $0 + $1.growth },
-            keepsDistinctTables: compiled.contains { $0.kind == .distinct && $0.packed },
+            keepsDistinctTables: compiled.contains { $0.kind == .distinct },
             compiled: pin(compiled), columns: pin(columns), filters: pin(filters),
             emptyWords: pin(EntityState(aggregators: builder.aggregators).words),
             preReads: pin(builder.preReads), postReads: pin(builder.postReads), timeSinceReads: pin(builder.timeSinceReads))
@@ -161,7 +161,7 @@ struct KindProgram: @unchecked Sendable {
     /// The most words one event can add to an entity, but for `distinct`
     /// tables (see ``EntityWords/extraGrowth(kind:)``).
     let maximumGrowth: Int
-    /// Whether an aggregator's `distinct` list may become a table.
+    /// Whether the kind has a `distinct` aggregator, whose list may become a table.
     let keepsDistinctTables: Bool
     /// The aggregators as the hot path reads them.
     let compiled: UnsafeBufferPointer<CompiledAggregator>
