@@ -112,14 +112,41 @@ struct CheckpointTests {
         #expect(rewritten.1 == state)
     }
 
-    @Test("a version-3 checkpoint is read as it is")
+    @Test("a version-3 checkpoint, its regions in feature order, is read into this build's order")
     func readsVersion3() throws {
-        // Version 4 only adds distinct tables, marked in a region's length; a
-        // state without them has the same bytes in both versions.
+        // Version 3 is version 4 without distinct tables and with each
+        // entity's regions in the order the features created them; version 4
+        // puts distinct regions first. The fixture's card kind has two.
         let plan = try FeatureFixtures.plan()
+        #expect(plan.kinds.contains { $0.creationOrder != Array($0.creationOrder.indices) })
         var state = PartitionState(plan: plan)
         _ = FeatureFixtures.stream(try FeatureFixtures.lines(), plan: plan, state: &state)
-        var bytes = CheckpointCodec.encode(state, metadata: metadata(plan, offset: 6_000))
+        var old = state
+        for (k, kind) in plan.kinds.enumerated() {
+            var table = EntityTable()
+            state.tables[k].forEach { key, entity in
+                // Region n of this build is region creationOrder[n] of version 3.
+                let count = kind.aggregators.count
+                let header = EntityWords.headerWords(regions: count)
+                var regions: [ArraySlice<UInt64>] = []
+                var offset = header
+                for n in 0..<count {
+                    let length = Int((entity.words[n >> 1] >> UInt64(32 * (n & 1))) & 0xFFFF_FFFF)
+                    regions.append(entity.words[offset..<(offset + length)])
+                    offset += length
+                }
+                var words = [UInt64](repeating: 0, count: header)
+                for c in 0..<count {
+                    let region = regions[kind.creationOrder.firstIndex(of: c)!]
+                    words[c >> 1] |= UInt64(region.count) << UInt64(32 * (c & 1))
+                    words += region
+                }
+                var key = key
+                key.withUTF8 { key in words.withUnsafeBufferPointer { table.insertRestored(key, clock: entity.clock, words: $0) } }
+            }
+            old.tables[k] = table
+        }
+        var bytes = CheckpointCodec.encode(old, metadata: metadata(plan, offset: 6_000))
         #expect(bytes[8..<12].elementsEqual([4, 0, 0, 0]), "the version follows the 8-byte magic")
         bytes.replaceSubrange(8..<12, with: [3, 0, 0, 0])
         let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 4)])) }

@@ -68,10 +68,11 @@ func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 /// i64 clock, u32 word count, the words), and last a u32 CRC-32C of all bytes
 /// before it. Strings are a u32 length and UTF-8 bytes.
 public enum CheckpointCodec {
-    /// The format version written. 4: a `distinct` region of more than
-    /// ``DistinctTable/listLimit`` one-word values may be a hash table, marked
-    /// by the top bit of its length (a version-3 state is a valid version-4
-    /// state; a build reading at most 3 would misread the mark). 3: region lengths two to a word; distinct
+    /// The format version written. 4: an entity's regions in the plan's order,
+    /// `distinct` aggregators first (see ``EntityKindBuilder/finish()``); a
+    /// `distinct` region of more than ``DistinctTable/listLimit`` values may
+    /// be a hash table, marked by the top bit of its length. Versions 2 and 3
+    /// kept the regions in creation order: reordered on restore. 3: region lengths two to a word; distinct
     /// values in one word (``DistinctEntry``) when their window has at most
     /// 2^19 tiles; tiles of one event without sums of squares, and the
     /// newest tile's position at the end of the totals. 2: packed tile words, per-column counts only for
@@ -150,6 +151,9 @@ public enum CheckpointCodec {
             counts.append(Int(n))
             var table = EntityTable()
             let aggregators = plan?.kinds[k].aggregators
+            let creationOrder = plan?.kinds[k].creationOrder ?? []
+            // Versions 2 and 3 kept the regions in creation order.
+            let inCreationOrder = aggregators.map { a in creationOrder.indices.map { c in a[creationOrder.firstIndex(of: c)!] } }
             let headerWords = EntityWords.headerWords(regions: aggregators?.count ?? 0)
             for _ in 0..<Int(n) {
                 let keyRange = try reader.take(Int(try reader.u16()))
@@ -163,9 +167,14 @@ public enum CheckpointCodec {
                     withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(count, 1)) { buffer in
                         UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[wordRange]))
                         let key = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[keyRange])
-                        if version == 2 {
-                            guard let converted = Self.convertFromVersion2(UnsafeBufferPointer(rebasing: buffer[0..<count]), aggregators: aggregators) else { return false }
-                            converted.withUnsafeBufferPointer { table.insertRestored(key, clock: clock, words: $0) }
+                        if version <= 3 {
+                            var old = Array(UnsafeBufferPointer(rebasing: buffer[0..<count]))
+                            if version == 2 {
+                                guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion2($0, aggregators: inCreationOrder!) }) else { return false }
+                                old = converted
+                            }
+                            guard let reordered = old.withUnsafeBufferPointer({ Self.reorder($0, creationOrder: creationOrder) }) else { return false }
+                            reordered.withUnsafeBufferPointer { table.insertRestored(key, clock: clock, words: $0) }
                             return true
                         }
                         let entityWords = EntityWords(words: buffer.baseAddress!, count: count, clock: clock)
@@ -192,6 +201,32 @@ public enum CheckpointCodec {
 }
 
 extension CheckpointCodec {
+    /// An entity's words in version 3, its regions in creation order, with
+    /// the regions in the plan's order; `nil` if inconsistent.
+    static func reorder(_ old: UnsafeBufferPointer<UInt64>, creationOrder: [Int]) -> [UInt64]? {
+        let k = creationOrder.count
+        let header = EntityWords.headerWords(regions: k)
+        guard old.count >= header else { return nil }
+        var starts: [Int] = []
+        var lengths: [Int] = []
+        var offset = header
+        for c in 0..<k {
+            // The whole 32-bit field: a version-3 region is never a table.
+            let length = Int(truncatingIfNeeded: (old[c >> 1] >> EntityWords.lengthShift(c)) & 0xFFFF_FFFF)
+            starts.append(offset)
+            lengths.append(length)
+            offset &+= length
+        }
+        guard offset == old.count else { return nil }
+        var words = [UInt64](repeating: 0, count: header)
+        words.reserveCapacity(old.count)
+        for (n, c) in creationOrder.enumerated() {
+            EntityWords.setRegionLength(lengths[c], region: n, in: &words)
+            words += old[starts[c]..<(starts[c] + lengths[c])]
+        }
+        return words
+    }
+
     /// An entity's words in version 2 (one word per region length, two words
     /// per distinct value, every tile with its sums of squares) rewritten in
     /// version 3; `nil` if inconsistent.

@@ -55,6 +55,11 @@ struct Aggregator: Sendable, Equatable {
     /// tiles for that.
     var packsDistinct: Bool { tileCount <= DistinctEntry.maximumPackedTiles }
 
+    var isDistinct: Bool {
+        if case .distinct = kind { return true }
+        return false
+    }
+
     /// Words an empty region takes.
     var emptyLength: Int {
         switch kind {

@@ -98,7 +98,11 @@ public struct FeaturePlan: Sendable {
 final class EntityKind: @unchecked Sendable {
     let name: String
     let eventType: Int
+    /// In region order (see ``EntityKindBuilder/finish()``).
     let aggregators: [Aggregator]
+    /// The creation index (the feature order, the region order of checkpoint
+    /// versions 2 and 3) of the aggregator at each position.
+    let creationOrder: [Int]
     /// The tables the hot path reads; valid while this object lives.
     let program: KindProgram
 
@@ -108,6 +112,7 @@ final class EntityKind: @unchecked Sendable {
         name = builder.name
         eventType = builder.eventType
         aggregators = builder.aggregators
+        creationOrder = builder.creationOrder
         var compiled: [CompiledAggregator] = []
         var columns: [TileColumn] = []
         var filters: [CompiledFilter] = []
@@ -276,8 +281,28 @@ struct EntityKindBuilder {
         }
     }
 
-    /// Resolves window reads to word offsets once every aggregator is complete.
+    /// The creation index of the aggregator at each position, once
+    /// ``finish()`` has ordered them.
+    var creationOrder: [Int] = []
+
+    /// Orders the aggregators (`distinct` ones first) and resolves window
+    /// reads to word offsets once every aggregator is complete.
+    ///
+    /// An entity's regions sit one after another in its block, and a region
+    /// that grows or shrinks moves every region after it. A `distinct` table
+    /// can hold many thousand words, so it goes first, where only its own
+    /// changes move anything.
     mutating func finish() {
+        creationOrder = aggregators.indices.filter { aggregators[$0].isDistinct } + aggregators.indices.filter { !aggregators[$0].isDistinct }
+        var position = [Int](repeating: 0, count: aggregators.count)
+        for (n, c) in creationOrder.enumerated() { position[c] = n }
+        aggregators = creationOrder.map { aggregators[$0] }
+        pending = pending.map { ($0.output, position[$0.aggregator], $0.operation, $0.field) }
+        preReads = preReads.map { r in
+            var r = r
+            r.read.aggregator = position[r.read.aggregator]
+            return r
+        }
         postReads = pending.map { p in
             var read = FeatureRead(aggregator: p.aggregator, operation: p.operation, column: 0)
             if p.operation == .distinct { read.column = aggregators[p.aggregator].packsDistinct ? 1 : 2 }
