@@ -87,6 +87,35 @@ struct EntityTableTests {
         #expect(table.wordCount == expected.reduce(0) { $0 + $1.count })
     }
 
+    @Test("an entity that shrank far below its block moves to one that fits, with its words intact")
+    func shrinking() {
+        var table = EntityTable()
+        let last = kind.compiled.count - 1
+        let names = (0..<200).map { Array("entity-\($0)".utf8) }
+        let step = kind.maximumGrowth
+        let added = 240 / step * step
+        for name in names {
+            for round in 0..<(added / step) { grow(&table, name, by: step, first: UInt64(round * step)) }
+        }
+        let grown = table.memory.blocks
+        // The windows empty: all but the first 4 of the words added go.
+        for name in names {
+            name.withUnsafeBufferPointer { key in
+                table.update(key, hash: table.hash(key), kind: kind) { entity in
+                    entity.removeWords((entity.count - added + 4)..<entity.count, region: last)
+                }
+            }
+        }
+        #expect(table.memory.blocks * 4 < grown, "\(table.memory.blocks) of \(grown) bytes in blocks")
+        let words = table.entity("entity-7")?.words
+        #expect(words?.count == emptyWords.count + 4)
+        #expect(words.map { Array($0.suffix(4)) } == [0, 1, 2, 3].map { UInt64($0) })
+        #expect(table.wordCount == names.count * (emptyWords.count + 4))
+        // And grows again from there.
+        grow(&table, names[7], by: 2, first: 50)
+        #expect(table.entity("entity-7")?.words.suffix(6).elementsEqual([0, 1, 2, 3, 50, 51]) == true)
+    }
+
     @Test("sweeping removes idle entities only, and compaction gives their memory back")
     func sweepAndCompaction() {
         var table = EntityTable()

@@ -266,16 +266,25 @@ struct EntityShard: Sendable {
                 EntityWords(words: UnsafeMutablePointer(mutating: arena.baseAddress! + block + prefix), count: used, clock: 0).extraGrowth(kind: kind)
             }
         }
-        if BlockHeader.capacity(header) - prefix - used >= growth {
-            return arena.withUnsafeMutableBufferPointer { arena in
+        let capacity = BlockHeader.capacity(header)
+        if capacity - prefix - used >= growth {
+            let (result, count) = arena.withUnsafeMutableBufferPointer { arena in
                 let base = arena.baseAddress! + block
                 var view = EntityWords(words: base + prefix, count: used, clock: Int64(bitPattern: base[1]))
                 let result = body(&view)
-                base[0] = BlockHeader.make(capacity: BlockHeader.capacity(header), used: view.count, keyLength: key.count)
+                base[0] = BlockHeader.make(capacity: capacity, used: view.count, keyLength: key.count)
                 base[1] = UInt64(bitPattern: view.clock)
-                dataWords += view.count - used
-                return result
+                return (result, view.count)
             }
+            dataWords += count - used
+            // Windows that emptied leave a block far larger than its words (an
+            // entity back after a quiet day): move it to one that fits, here
+            // and below, or a long-running table keeps every entity at its
+            // busiest size.
+            if capacity - Self.sizeClass(prefix + count).capacity >= Self.shrinkSlack {
+                move(block, slot: slot, keeping: prefix + count, room: prefix + count)
+            }
+            return result
         }
         return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: used + growth) { scratch in
             let copy = scratch.baseAddress!
@@ -284,7 +293,9 @@ struct EntityShard: Sendable {
                 return EntityWords(words: copy, count: used, clock: Int64(bitPattern: arena[block + 1]))
             }
             let result = body(&view)
-            if prefix + view.count > BlockHeader.capacity(header) { block = move(block, slot: slot, keeping: prefix, room: prefix + view.count) }
+            if prefix + view.count > capacity || capacity - Self.sizeClass(prefix + view.count).capacity >= Self.shrinkSlack {
+                block = move(block, slot: slot, keeping: prefix, room: prefix + view.count)
+            }
             arena.withUnsafeMutableBufferPointer { arena in
                 let base = arena.baseAddress! + block
                 (base + prefix).update(from: copy, count: view.count)
@@ -319,7 +330,12 @@ struct EntityShard: Sendable {
         return (slot, block)
     }
 
+    /// Words a block may keep beyond its size class after an update that
+    /// shrank it; more, and it moves to a block that fits.
+    static let shrinkSlack = 8
+
     /// Moves a block to one of `room` words, copying its first `keeping` words.
+    @discardableResult
     mutating func move(_ block: Int, slot: Int, keeping: Int, room: Int) -> Int {
         let moved = allocate(room)
         arena.withUnsafeMutableBufferPointer { arena in
