@@ -281,7 +281,7 @@ struct EntityShard: Sendable {
             // entity back after a quiet day): move it to one that fits, here
             // and below, or a long-running table keeps every entity at its
             // busiest size.
-            if capacity - Self.sizeClass(prefix + count).capacity >= Self.shrinkSlack {
+            if Self.oversized(capacity: capacity, words: prefix + count) {
                 move(block, slot: slot, keeping: prefix + count, room: prefix + count)
             }
             return result
@@ -293,7 +293,7 @@ struct EntityShard: Sendable {
                 return EntityWords(words: copy, count: used, clock: Int64(bitPattern: arena[block + 1]))
             }
             let result = body(&view)
-            if prefix + view.count > capacity || capacity - Self.sizeClass(prefix + view.count).capacity >= Self.shrinkSlack {
+            if prefix + view.count > capacity || Self.oversized(capacity: capacity, words: prefix + view.count) {
                 block = move(block, slot: slot, keeping: prefix, room: prefix + view.count)
             }
             arena.withUnsafeMutableBufferPointer { arena in
@@ -330,9 +330,15 @@ struct EntityShard: Sendable {
         return (slot, block)
     }
 
-    /// Words a block may keep beyond its size class after an update that
-    /// shrank it; more, and it moves to a block that fits.
-    static let shrinkSlack = 8
+    /// Whether a block of `capacity` words holding `words` should move to a
+    /// smaller one: when it is 8 words and a quarter of its size above the
+    /// size class that fits, so an entity whose size wavers around a class
+    /// boundary (classes are an eighth apart above 64 words) does not move
+    /// back and forth.
+    @inline(__always)
+    static func oversized(capacity: Int, words: Int) -> Bool {
+        capacity - sizeClass(words).capacity >= Swift.max(8, capacity >> 2)
+    }
 
     /// Moves a block to one of `room` words, copying its first `keeping` words.
     @discardableResult
