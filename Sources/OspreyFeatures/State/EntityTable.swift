@@ -261,7 +261,7 @@ struct EntityShard: Sendable {
         let header = arena[block]
         let used = BlockHeader.used(header)
         var growth = kind.maximumGrowth
-        if kind.keepsDistinctTables {
+        if kind.distinctRegions > 0 {
             growth += arena.withUnsafeBufferPointer { arena in
                 EntityWords(words: UnsafeMutablePointer(mutating: arena.baseAddress! + block + prefix), count: used, clock: 0).extraGrowth(kind: kind)
             }

@@ -670,18 +670,16 @@ struct EntityWords {
     func extraGrowth(kind: KindProgram) -> Int {
         var extra = 0
         var offset = kind.headerWords
-        for j in 0..<kind.compiled.count {
+        // `distinct` regions come first (``EntityKindBuilder/finish()``).
+        for j in 0..<kind.distinctRegions {
             let length = regionLength(j)
-            let a = kind.compiled[j]
-            if a.kind == .distinct {
-                let width = a.packed ? 1 : 2
-                if isTable(j) {
-                    let capacity = tableCapacity(at: offset)
-                    extra += 2
-                    if (tableOccupied(at: offset) + 1) * 4 > capacity * 3 { extra += capacity * width }
-                } else if length >= DistinctTable.listLimit * width {
-                    extra += DistinctTable.conversionGrowth(listEntries: length / width, width: width)
-                }
+            let width = kind.compiled[j].packed ? 1 : 2
+            if isTable(j) {
+                let capacity = tableCapacity(at: offset)
+                extra += 2
+                if (tableOccupied(at: offset) + 1) * 4 > capacity * 3 { extra += capacity * width }
+            } else if length >= DistinctTable.listLimit * width {
+                extra += DistinctTable.conversionGrowth(listEntries: length / width, width: width)
             }
             offset += length
         }

@@ -130,7 +130,7 @@ final class EntityKind: @unchecked Sendable {
             keyField: builder.keyField, ttl: builder.ttl,
             headerWords: EntityWords.headerWords(regions: compiled.count),
             maximumGrowth: compiled.reduce(0) { $0 + $1.growth },
-            keepsDistinctTables: compiled.contains { $0.kind == .distinct },
+            distinctRegions: compiled.prefix { $0.kind == .distinct }.count,
             compiled: pin(compiled), columns: pin(columns), filters: pin(filters),
             emptyWords: pin(EntityState(aggregators: builder.aggregators).words),
             preReads: pin(builder.preReads), postReads: pin(builder.postReads), timeSinceReads: pin(builder.timeSinceReads))
@@ -166,8 +166,9 @@ struct KindProgram: @unchecked Sendable {
     /// The most words one event can add to an entity, but for `distinct`
     /// tables (see ``EntityWords/extraGrowth(kind:)``).
     let maximumGrowth: Int
-    /// Whether the kind has a `distinct` aggregator, whose list may become a table.
-    let keepsDistinctTables: Bool
+    /// The `distinct` aggregators, whose lists may become tables: the first
+    /// regions of an entity (see ``EntityKindBuilder/finish()``).
+    let distinctRegions: Int
     /// The aggregators as the hot path reads them.
     let compiled: UnsafeBufferPointer<CompiledAggregator>
     /// The tile columns of all tile aggregators (see ``CompiledAggregator/columns``).
@@ -187,7 +188,7 @@ struct KindProgram: @unchecked Sendable {
     /// events), with room for one event's growth; the copy is discarded.
     func withScratch<R>(copying entity: EntityWords?, _ body: (inout EntityWords) -> R) -> R {
         let count = entity?.count ?? emptyWords.count
-        let extra = keepsDistinctTables ? entity?.extraGrowth(kind: self) ?? 0 : 0
+        let extra = distinctRegions > 0 ? entity?.extraGrowth(kind: self) ?? 0 : 0
         return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: count + maximumGrowth + extra) { scratch in
             let words = scratch.baseAddress!
             words.update(from: entity?.words ?? UnsafeMutablePointer(mutating: emptyWords.baseAddress!), count: count)
