@@ -26,6 +26,9 @@ let package = Package(
             name: "OspreyJSON"
         ),
         .target(
+            name: "CPrefetch"
+        ),
+        .target(
             name: "CKafka",
             linkerSettings: [.linkedLibrary("rdkafka")]
         ),
@@ -41,6 +44,7 @@ let package = Package(
             name: "OspreyFeatures",
             dependencies: [
                 "OspreyJSON",
+                "CPrefetch",
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

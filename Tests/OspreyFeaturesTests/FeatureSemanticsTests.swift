@@ -56,6 +56,44 @@ struct FeatureSemanticsTests {
         }
     }
 
+    @Test("processing with lookahead (keys hashed once, state asked for events ahead) gives the same vectors and state")
+    func lookaheadChangesNothing() throws {
+        let plan = try FeatureFixtures.plan()
+        let engine = FeatureEngine(plan: plan)
+        let decoder = plan.decoder(forEventType: 0)
+        var events: [DecodedEvent] = []
+        var event = decoder.makeEvent()
+        for line in try FeatureFixtures.lines() {
+            do { try decoder.decode(line, into: &event) } catch { continue }
+            events.append(event)
+        }
+        #expect(events.contains { $0.strings[decoder.index(ofField: "device_id")!] == nil }, "the fixture must have events without one of their keys")
+
+        var plain = PartitionState(plan: plan)
+        let expected = FeatureFixtures.stream(try FeatureFixtures.lines(), plan: plan, state: &plain)
+
+        var state = PartitionState(plan: plan)
+        var vector = engine.makeVector(eventType: 0)
+        let stride = plan.keysPerEvent
+        var keys = [UInt64](repeating: 0, count: events.count * stride)
+        keys.withUnsafeMutableBufferPointer { keys in
+            let keys = keys.baseAddress!
+            for (i, e) in events.enumerated() { engine.hashKeys(of: e, eventType: 0, state: state, into: keys + i * stride) }
+            for (i, e) in events.enumerated() {
+                if i + FeatureEngine.slotLookahead < events.count {
+                    engine.prefetch(keys: keys + (i + FeatureEngine.slotLookahead) * stride, eventType: 0, state: state, stage: .slots)
+                }
+                if i + FeatureEngine.blockLookahead < events.count {
+                    engine.prefetch(keys: keys + (i + FeatureEngine.blockLookahead) * stride, eventType: 0, state: state, stage: .blocks)
+                }
+                engine.process(e, eventType: 0, keys: keys + i * stride, state: &state, into: &vector)
+                #expect(vector.values.elementsEqual(expected[i].vector.values) { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }, "event \(e.id)")
+                #expect(vector.late == expected[i].vector.late && vector.lag == expected[i].vector.lag)
+            }
+        }
+        #expect(state == plain)
+    }
+
     @Test("preview reads the features of processing without changing state")
     func previewMatchesProcessing() throws {
         let plan = try FeatureFixtures.plan()

@@ -970,6 +970,12 @@ public final class StreamProcessor {
     /// computing a vector allocates nothing).
     @exclusivity(unchecked) var batch: [PendingEvent] = []
     @exclusivity(unchecked) var batchVectors: [FeatureVector] = []
+    /// By position as well: each event decoded, and its entity keys hashed
+    /// (``FeaturePlan/keysPerEvent`` per event), so that the features of the
+    /// whole batch are computed in one pass that loads each event's state
+    /// while the events before it are worked on (``computeFeatures()``).
+    @exclusivity(unchecked) var batchEvents: [DecodedEvent] = []
+    @exclusivity(unchecked) var batchKeys: [UInt64] = []
     /// Scoring scratch for a batch: the events one model scores, their rows
     /// (feature values, one row after another), their predictions, and the
     /// contributions of the events the live (0) and challenger (1) models decide.
@@ -995,9 +1001,10 @@ public final class StreamProcessor {
         return runtime
     }
 
-    /// Takes one message of a poll batch: decodes it and computes its
-    /// features, which must happen in stream order, and leaves the scoring to
-    /// ``finishBatch()``; a bad event goes to the dead-letter topic at once.
+    /// Takes one message of a poll batch: decodes it and hashes its entity
+    /// keys, and leaves its features (which must be computed in stream order)
+    /// and its scoring to ``finishBatch()``; a bad event goes to the
+    /// dead-letter topic at once.
     func take(_ message: ConsumedMessage) {
         // Waiting to replay: everything from the checkpoints on comes again.
         guard let runtime = runtime(of: message), replayAt == nil else { return }
@@ -1011,8 +1018,10 @@ public final class StreamProcessor {
         runtime.consumed += 1
         let type = types[runtime.eventType]
         let slot = batch.count
+        while batchEvents.count <= slot { batchEvents.append(type.event) }
+        if batchEvents[slot].numbers.count != type.event.numbers.count { batchEvents[slot] = type.event }
         do throws(EventError) {
-            try type.decoder.decode(message.value, into: &type.event)
+            try type.decoder.decode(message.value, into: &batchEvents[slot])
         } catch {
             deadLetter(message, error)
             batch.append(PendingEvent(runtime: runtime, message: message, started: started, deadLettered: true))
@@ -1021,11 +1030,42 @@ public final class StreamProcessor {
         // Dead letters keep their slot without a vector.
         while batchVectors.count <= slot { batchVectors.append(type.vector) }
         if batchVectors[slot].values.count != type.vector.values.count { batchVectors[slot] = type.vector }
-        engine.process(type.event, eventType: runtime.eventType, state: &runtime.state, into: &batchVectors[slot])
+        let stride = engine.plan.keysPerEvent
+        if batchKeys.count < (slot + 1) * stride { batchKeys.append(contentsOf: repeatElement(0, count: (slot + 1) * stride - batchKeys.count)) }
+        batchKeys.withUnsafeMutableBufferPointer { keys in
+            engine.hashKeys(of: batchEvents[slot], eventType: runtime.eventType, state: runtime.state, into: keys.baseAddress! + slot * stride)
+        }
         var pending = PendingEvent(runtime: runtime, message: message, started: started, deadLettered: false)
-        pending.eventID = type.event.id
-        pending.entity = type.event.strings[type.keyField] ?? type.event.id
+        pending.eventID = batchEvents[slot].id
+        pending.entity = batchEvents[slot].strings[type.keyField] ?? batchEvents[slot].id
         batch.append(pending)
+    }
+
+    /// Computes the batch's feature vectors, in stream order, asking for the
+    /// state of the events a few places ahead while each one is worked on
+    /// (see ``FeatureEngine/PrefetchStage``).
+    func computeFeatures() {
+        let count = batch.count
+        let stride = engine.plan.keysPerEvent
+        batchKeys.withUnsafeBufferPointer { keys in
+            // No keys: every event of the batch went to the dead-letter topic.
+            guard let keys = keys.baseAddress else { return }
+            for i in 0..<count {
+                let slotsOf = i + FeatureEngine.slotLookahead
+                if slotsOf < count, !batch[slotsOf].deadLettered {
+                    let runtime = batch[slotsOf].runtime
+                    engine.prefetch(keys: keys + slotsOf * stride, eventType: runtime.eventType, state: runtime.state, stage: .slots)
+                }
+                let blocksOf = i + FeatureEngine.blockLookahead
+                if blocksOf < count, !batch[blocksOf].deadLettered {
+                    let runtime = batch[blocksOf].runtime
+                    engine.prefetch(keys: keys + blocksOf * stride, eventType: runtime.eventType, state: runtime.state, stage: .blocks)
+                }
+                guard !batch[i].deadLettered else { continue }
+                let runtime = batch[i].runtime
+                engine.process(batchEvents[i], eventType: runtime.eventType, keys: keys + i * stride, state: &runtime.state, into: &batchVectors[i])
+            }
+        }
     }
 
     /// Scores the batch's events together, then decides and publishes each in
@@ -1035,6 +1075,7 @@ public final class StreamProcessor {
     func finishBatch() {
         defer { batch.removeAll(keepingCapacity: true) }
         guard !batch.isEmpty, replayAt == nil, batchVersion == partitionsVersion else { return }
+        computeFeatures()
         for i in batch.indices where !batch[i].deadLettered { batch[i].verdict = unscoredVerdict(for: batch[i].entity) }
         for (m, model) in [lineup.live, lineup.challenger].enumerated() {
             guard let model else { continue }

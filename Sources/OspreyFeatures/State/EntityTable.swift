@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// The entities of one kind, split into shards.
 ///
 /// Shards make copy-on-write snapshots cheap for the hot path: after a
@@ -76,6 +78,21 @@ public struct EntityTable: Sendable {
     @inline(__always)
     mutating func update<R>(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64, kind: KindProgram, _ body: (inout EntityWords) -> R) -> R {
         shards[Self.shard(ofHash: hash)].update(key, hash: hash, kind: kind, body)
+    }
+
+    /// Starts loading the index slot where a lookup of `hash` begins. Only a
+    /// hint to the CPU: it changes nothing and never faults.
+    @inline(__always)
+    func prefetchSlot(hash: UInt64) {
+        shards.withUnsafeBufferPointer { $0[Self.shard(ofHash: hash)].prefetchSlot(hash: hash) }
+    }
+
+    /// Starts loading the block of the entity with `hash`, found through its
+    /// index slots, which should be in cache by then (``prefetchSlot(hash:)``
+    /// some events earlier): reading them here would wait for memory.
+    @inline(__always)
+    func prefetchBlock(hash: UInt64) {
+        shards.withUnsafeBufferPointer { $0[Self.shard(ofHash: hash)].prefetchBlock(hash: hash) }
     }
 
     /// Runs `body` on entity `key` for reading, or on `nil` when it is absent.
@@ -209,6 +226,41 @@ struct EntityShard: Sendable {
                     }
                     i = (i + 1) & mask
                 }
+            }
+        }
+    }
+
+    /// Starts loading the index slot where a lookup of `hash` begins.
+    @inline(__always)
+    func prefetchSlot(hash: UInt64) {
+        slots.withUnsafeBufferPointer { slots in
+            guard let base = slots.baseAddress else { return }
+            osprey_prefetch(base + (Int(truncatingIfNeeded: hash) & (slots.count - 1)))
+        }
+    }
+
+    /// Starts loading, for writing, the block whose slot carries `hash`'s tag
+    /// (a tag shared by another key costs a useless load, nothing more): as
+    /// many cache lines as the shard's average block spans, at most 16.
+    @inline(__always)
+    func prefetchBlock(hash: UInt64) {
+        slots.withUnsafeBufferPointer { slots in
+            guard !slots.isEmpty else { return }
+            let mask = slots.count - 1
+            let tag = hash & 0xFFFF_FFFF
+            var i = Int(truncatingIfNeeded: hash) & mask
+            var slot = slots[i]
+            while slot != 0 && slot >> 32 != tag {
+                i = (i + 1) & mask
+                slot = slots[i]
+            }
+            guard slot != 0 else { return }
+            // Header, clock and a two-word key, then the average state; one
+            // line more because blocks do not start on a line boundary.
+            let lines = Swift.min(16, (Self.headerWords + 2 + dataWords / Swift.max(count, 1) + 15) >> 3)
+            arena.withUnsafeBufferPointer { arena in
+                let block = arena.baseAddress! + Int(truncatingIfNeeded: slot & 0xFFFF_FFFF)
+                for line in 0..<lines { osprey_prefetch_write(block + line &* 8) }
             }
         }
     }

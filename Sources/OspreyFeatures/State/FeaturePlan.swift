@@ -11,6 +11,9 @@ public struct FeaturePlan: Sendable {
     let kinds: [EntityKind]
     /// One entry per event type, in spec order.
     let events: [EventPlan]
+    /// The most entity keys an event of any type has (at least 1): the
+    /// stride of a buffer of ``FeatureEngine/hashKeys(of:eventType:state:into:)`` results.
+    public let keysPerEvent: Int
 
     /// Compiles a validated spec.
     public init(spec: FeatureSpec) {
@@ -72,6 +75,7 @@ public struct FeaturePlan: Sendable {
                 simpleReads: e.simple, codeTables: e.codeTables, hashFields: e.hashFields, fieldTypes: type.fields.map(\.type),
                 allowedLateness: type.allowedLateness)
         }
+        keysPerEvent = events.reduce(1) { Swift.max($0, $1.kinds.count) }
     }
 
     /// The index of the event type read from `topic`.
