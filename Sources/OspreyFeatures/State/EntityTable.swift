@@ -77,7 +77,7 @@ public struct EntityTable: Sendable {
     /// Runs `body` on entity `key` in place, creating it (with no events) if absent.
     @inline(__always)
     mutating func update<R>(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64, kind: KindProgram, _ body: (inout EntityWords) -> R) -> R {
-        shards[Self.shard(ofHash: hash)].update(key, hash: hash, kind: kind, body)
+        shards[Self.shard(ofHash: hash)].update(key, hash: hash, kind: kind, seed: seed, body)
     }
 
     /// Starts loading the index slot where a lookup of `hash` begins. Only a
@@ -145,7 +145,7 @@ public struct EntityTable: Sendable {
 
     /// Removes the entities of `shard` whose clock is before `horizon`.
     mutating func removeIdle(shard: Int, before horizon: Int64) -> Int {
-        shards[shard].removeIdle(before: horizon)
+        shards[shard].removeIdle(before: horizon, seed: seed)
     }
 }
 
@@ -303,8 +303,8 @@ struct EntityShard: Sendable {
     /// stored back into a block that fits what the event left. Blocks
     /// therefore carry no room reserved for growth.
     @inline(__always)
-    mutating func update<R>(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64, kind: KindProgram, _ body: (inout EntityWords) -> R) -> R {
-        if wasteful { compact() }
+    mutating func update<R>(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64, kind: KindProgram, seed: UInt64, _ body: (inout EntityWords) -> R) -> R {
+        if wasteful { compact(seed: seed) }
         var (slot, block) = find(key, hash: hash)
         if block == 0 {
             (slot, block) = insert(key, hash: hash, clock: .min, words: kind.emptyWords)
@@ -445,7 +445,7 @@ struct EntityShard: Sendable {
             freeHeads.append(contentsOf: repeatElement(0, count: c + 1 - freeHeads.count))
             noteSize()
         }
-        arena[block] = UInt64(capacity)
+        arena[block] = BlockHeader.free(capacity: capacity)
         arena[block + 1] = UInt64(freeHeads[c])
         freeHeads[c] = UInt32(block)
         freeWords += capacity
@@ -477,7 +477,7 @@ struct EntityShard: Sendable {
     }
 
     /// Removes the entities whose clock is before `horizon`; returns how many.
-    mutating func removeIdle(before horizon: Int64) -> Int {
+    mutating func removeIdle(before horizon: Int64, seed: UInt64) -> Int {
         var removed = 0
         for i in slots.indices where slots[i] != 0 {
             let block = Int(truncatingIfNeeded: slots[i] & 0xFFFF_FFFF)
@@ -492,7 +492,7 @@ struct EntityShard: Sendable {
         var capacity = 16
         while count * 2 > capacity { capacity *= 2 }
         resize(to: count == 0 ? 0 : capacity)
-        if wasteful { compact() }
+        if wasteful { compact(seed: seed) }
         return removed
     }
 
@@ -500,31 +500,55 @@ struct EntityShard: Sendable {
     /// than 32 KiB). Blocks that grow leave their old block free, and free
     /// blocks of one size are not joined into larger ones, so a population of
     /// growing entities leaves holes behind; compacting at an eighth keeps
-    /// them to that share, for a copy of the shard (a few hundred
-    /// microseconds at 1M entities) every time it is reached.
+    /// them to that share, for one pass over the shard every time it is reached.
     var wasteful: Bool { freeWords > 4096 && freeWords > arena.count / 8 }
 
-    /// Copies the live blocks into a fresh arena, giving free blocks back.
-    mutating func compact() {
-        var fresh: [UInt64] = [0]
-        fresh.reserveCapacity(arena.count - freeWords)
-        arena.withUnsafeBufferPointer { arena in
-            for i in slots.indices where slots[i] != 0 {
-                let block = Int(truncatingIfNeeded: slots[i] & 0xFFFF_FFFF)
-                let capacity = BlockHeader.capacity(arena[block])
-                slots[i] = (slots[i] & 0xFFFF_FFFF_0000_0000) | UInt64(fresh.count)
-                fresh.append(contentsOf: UnsafeBufferPointer(start: arena.baseAddress! + block, count: capacity))
+    /// Slides the live blocks down over the free ones, in arena order, and
+    /// cuts the arena after the last. In place: a fresh arena cost page faults
+    /// for all of it, and the next block appended then copied it all again to
+    /// grow it; this pass moves memory down only and keeps the array's
+    /// capacity for the blocks to come. A moved block's slot is found through
+    /// its key (`seed`: the table's hash seed).
+    mutating func compact(seed: UInt64) {
+        let end = arena.count
+        var write = 1
+        arena.withUnsafeMutableBufferPointer { arena in
+            slots.withUnsafeMutableBufferPointer { slots in
+                let base = arena.baseAddress!
+                let mask = slots.count - 1
+                var read = 1
+                while read < end {
+                    let header = base[read]
+                    let capacity = BlockHeader.capacity(header)
+                    if !BlockHeader.isFree(header) {
+                        if read != write {
+                            let key = UnsafeBufferPointer(start: UnsafeRawPointer(base + read + Self.headerWords).assumingMemoryBound(to: UInt8.self), count: BlockHeader.keyLength(header))
+                            var i = Int(truncatingIfNeeded: EntityTable.hash(key, seed: seed)) & mask
+                            while slots[i] & 0xFFFF_FFFF != UInt64(read) {
+                                precondition(slots[i] != 0, "a live block has no index slot")
+                                i = (i + 1) & mask
+                            }
+                            slots[i] = (slots[i] & 0xFFFF_FFFF_0000_0000) | UInt64(write)
+                            UnsafeMutableRawPointer(base + write).copyMemory(from: base + read, byteCount: capacity * 8)
+                        }
+                        write += capacity
+                    }
+                    read += capacity
+                }
             }
         }
-        arena = fresh
-        freeHeads = []
+        arena.removeLast(end - write)
+        // After sweeps took most entities, give the memory back to the system
+        // (growth alone never leaves an arena under half its capacity).
+        if arena.capacity > 4 * arena.count && arena.capacity > 8192 {
+            arena = arena.withUnsafeBufferPointer { Array($0) }
+        }
+        freeHeads.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         freeWords = 0
         noteSize()
     }
 }
 
-/// The first word of a block: capacity in words (bits 0–23), state words in
-/// use (bits 24–47) and key length in bytes (bits 48–63).
 enum BlockHeader {
     static let maximumCapacity = (1 << 24) - 1
 
@@ -534,4 +558,10 @@ enum BlockHeader {
     @inline(__always) static func capacity(_ word: UInt64) -> Int { Int(truncatingIfNeeded: word & 0xFF_FFFF) }
     @inline(__always) static func used(_ word: UInt64) -> Int { Int(truncatingIfNeeded: (word >> 24) & 0xFF_FFFF) }
     @inline(__always) static func keyLength(_ word: UInt64) -> Int { Int(truncatingIfNeeded: word >> 48) }
+
+    /// A free block's header: its capacity, and all ones where a live block
+    /// keeps its words in use (which never reach the capacity's limit), so a
+    /// pass over the arena tells free blocks from live ones.
+    @inline(__always) static func free(capacity: Int) -> UInt64 { UInt64(capacity) | 0xFF_FFFF << 24 }
+    @inline(__always) static func isFree(_ word: UInt64) -> Bool { (word >> 24) & 0xFF_FFFF == 0xFF_FFFF }
 }
