@@ -157,13 +157,13 @@ func run(_ events: [DecodedEvent], into state: inout PartitionState, lookahead: 
         events.withUnsafeBufferPointer { events in
             let n = events.count
             func keys(_ i: Int) -> UnsafeMutablePointer<UInt64> { base + (i % ring) * stride }
-            for i in 0..<min(slotAhead, n) { engine.hashKeys(of: events[i], eventType: 0, state: state, into: keys(i)) }
+            for i in 0..<min(slotAhead, n) { engine.hashKeys(of: events[i], eventType: 0, into: keys(i)) }
             for i in 0..<n {
                 if i + slotAhead < n {
-                    engine.hashKeys(of: events[i + slotAhead], eventType: 0, state: state, into: keys(i + slotAhead))
-                    engine.prefetch(keys: keys(i + slotAhead), eventType: 0, state: state, stage: .slots)
+                    engine.hashKeys(of: events[i + slotAhead], eventType: 0, into: keys(i + slotAhead))
+                    engine.prefetch(keys: keys(i + slotAhead), eventType: 0, state: &state, stage: .slots)
                 }
-                if i + blockAhead < n { engine.prefetch(keys: keys(i + blockAhead), eventType: 0, state: state, stage: .blocks) }
+                if i + blockAhead < n { engine.prefetch(keys: keys(i + blockAhead), eventType: 0, state: &state, stage: .blocks) }
                 engine.process(events[i], eventType: 0, keys: keys(i), state: &state, into: &vector)
             }
         }

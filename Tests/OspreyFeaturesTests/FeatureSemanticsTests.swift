@@ -78,13 +78,13 @@ struct FeatureSemanticsTests {
         var keys = [UInt64](repeating: 0, count: events.count * stride)
         keys.withUnsafeMutableBufferPointer { keys in
             let keys = keys.baseAddress!
-            for (i, e) in events.enumerated() { engine.hashKeys(of: e, eventType: 0, state: state, into: keys + i * stride) }
+            for (i, e) in events.enumerated() { engine.hashKeys(of: e, eventType: 0, into: keys + i * stride) }
             for (i, e) in events.enumerated() {
                 if i + FeatureEngine.slotLookahead < events.count {
-                    engine.prefetch(keys: keys + (i + FeatureEngine.slotLookahead) * stride, eventType: 0, state: state, stage: .slots)
+                    engine.prefetch(keys: keys + (i + FeatureEngine.slotLookahead) * stride, eventType: 0, state: &state, stage: .slots)
                 }
                 if i + FeatureEngine.blockLookahead < events.count {
-                    engine.prefetch(keys: keys + (i + FeatureEngine.blockLookahead) * stride, eventType: 0, state: state, stage: .blocks)
+                    engine.prefetch(keys: keys + (i + FeatureEngine.blockLookahead) * stride, eventType: 0, state: &state, stage: .blocks)
                 }
                 engine.process(e, eventType: 0, keys: keys + i * stride, state: &state, into: &vector)
                 #expect(vector.values.elementsEqual(expected[i].vector.values) { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }, "event \(e.id)")

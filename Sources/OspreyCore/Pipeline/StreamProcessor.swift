@@ -1033,7 +1033,7 @@ public final class StreamProcessor {
         let stride = engine.plan.keysPerEvent
         if batchKeys.count < (slot + 1) * stride { batchKeys.append(contentsOf: repeatElement(0, count: (slot + 1) * stride - batchKeys.count)) }
         batchKeys.withUnsafeMutableBufferPointer { keys in
-            engine.hashKeys(of: batchEvents[slot], eventType: runtime.eventType, state: runtime.state, into: keys.baseAddress! + slot * stride)
+            engine.hashKeys(of: batchEvents[slot], eventType: runtime.eventType, into: keys.baseAddress! + slot * stride)
         }
         var pending = PendingEvent(runtime: runtime, message: message, started: started, deadLettered: false)
         pending.eventID = batchEvents[slot].id
@@ -1054,12 +1054,12 @@ public final class StreamProcessor {
                 let slotsOf = i + FeatureEngine.slotLookahead
                 if slotsOf < count, !batch[slotsOf].deadLettered {
                     let runtime = batch[slotsOf].runtime
-                    engine.prefetch(keys: keys + slotsOf * stride, eventType: runtime.eventType, state: runtime.state, stage: .slots)
+                    engine.prefetch(keys: keys + slotsOf * stride, eventType: runtime.eventType, state: &runtime.state, stage: .slots)
                 }
                 let blocksOf = i + FeatureEngine.blockLookahead
                 if blocksOf < count, !batch[blocksOf].deadLettered {
                     let runtime = batch[blocksOf].runtime
-                    engine.prefetch(keys: keys + blocksOf * stride, eventType: runtime.eventType, state: runtime.state, stage: .blocks)
+                    engine.prefetch(keys: keys + blocksOf * stride, eventType: runtime.eventType, state: &runtime.state, stage: .blocks)
                 }
                 guard !batch[i].deadLettered else { continue }
                 let runtime = batch[i].runtime

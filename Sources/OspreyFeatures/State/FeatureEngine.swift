@@ -44,7 +44,7 @@ public struct FeatureEngine: Sendable {
     }
 
     /// ``process(_:eventType:state:into:)`` with the event's entity keys
-    /// already hashed by ``hashKeys(of:eventType:state:into:)``.
+    /// already hashed by ``hashKeys(of:eventType:into:)``.
     public func process(_ event: DecodedEvent, eventType: Int, keys: UnsafePointer<UInt64>, state: inout PartitionState, into vector: inout FeatureVector) {
         evaluate(event, eventType: eventType, keys: keys, state: &state, commit: true, into: &vector)
     }
@@ -232,32 +232,30 @@ extension FeatureEngine {
     public static let blockLookahead = 2
 
     /// Writes the hash of each of `event`'s entity keys to `keys`, one per
-    /// entity kind of its type, in the plan's order (0 for a missing key).
-    public func hashKeys(of event: DecodedEvent, eventType: Int, state: PartitionState, into keys: UnsafeMutablePointer<UInt64>) {
+    /// entity kind of its type, in the plan's order (0 for a missing key),
+    /// with the seed every table of this process hashes with.
+    public func hashKeys(of event: DecodedEvent, eventType: Int, into keys: UnsafeMutablePointer<UInt64>) {
         let program = plan.events[eventType].program
         event.withFields { event in
-            state.tables.withUnsafeBufferPointer { tables in
-                for (i, kind) in program.kinds.enumerated() {
-                    guard var key = event.strings[kind.keyField] else {
-                        keys[i] = 0
-                        continue
-                    }
-                    keys[i] = key.withUTF8 { tables[program.kindIndices[i]].hash($0) }
+            for (i, kind) in program.kinds.enumerated() {
+                guard var key = event.strings[kind.keyField] else {
+                    keys[i] = 0
+                    continue
                 }
+                keys[i] = key.withUTF8 { EntityTable.keyHash($0) }
             }
         }
     }
 
     /// Starts loading the state that an event with these key hashes will
-    /// touch: a hint to the CPU, which changes nothing.
-    public func prefetch(keys: UnsafePointer<UInt64>, eventType: Int, state: PartitionState, stage: PrefetchStage) {
+    /// touch: a hint to the CPU, which changes nothing. (`state` is `inout`
+    /// only so that its tables are reached in place, without copies.)
+    public func prefetch(keys: UnsafePointer<UInt64>, eventType: Int, state: inout PartitionState, stage: PrefetchStage) {
         let program = plan.events[eventType].program
-        state.tables.withUnsafeBufferPointer { tables in
-            for i in 0..<program.kinds.count {
-                switch stage {
-                case .slots: tables[program.kindIndices[i]].prefetchSlot(hash: keys[i])
-                case .blocks: tables[program.kindIndices[i]].prefetchBlock(hash: keys[i])
-                }
+        for i in 0..<program.kinds.count {
+            switch stage {
+            case .slots: state.tables[program.kindIndices[i]].prefetchSlot(hash: keys[i])
+            case .blocks: state.tables[program.kindIndices[i]].prefetchBlock(hash: keys[i])
             }
         }
     }

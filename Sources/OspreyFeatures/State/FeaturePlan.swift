@@ -12,7 +12,7 @@ public struct FeaturePlan: Sendable {
     /// One entry per event type, in spec order.
     let events: [EventPlan]
     /// The most entity keys an event of any type has (at least 1): the
-    /// stride of a buffer of ``FeatureEngine/hashKeys(of:eventType:state:into:)`` results.
+    /// stride of a buffer of ``FeatureEngine/hashKeys(of:eventType:into:)`` results.
     public let keysPerEvent: Int
 
     /// Compiles a validated spec.
