@@ -138,33 +138,38 @@ for line in lines {
     decoded.append(event)
 }
 
-/// Processes `events` in order, as the daemon processes a poll batch: with
-/// lookahead, each event's keys hashed once and its entities' slots and blocks
-/// asked for some events ahead (see ``FeatureEngine/PrefetchStage``), or
-/// without, one event at a time.
-func run(_ events: [DecodedEvent], into state: inout PartitionState, lookahead: Bool) {
+/// Processes `events` in order, as the daemon processes a poll batch: each
+/// event's keys hashed once, and with lookahead its entities' slots and blocks
+/// asked for some events ahead (see ``FeatureEngine/PrefetchStage``).
+/// (`inout` only so that events are passed without copies.)
+func run(_ events: inout [DecodedEvent], into state: inout PartitionState, lookahead: Bool) {
     var vector = engine.makeVector(eventType: 0)
+    let stride = plan.keysPerEvent
     guard lookahead else {
-        for e in events { engine.process(e, eventType: 0, state: &state, into: &vector) }
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: stride) { keys in
+            for i in events.indices {
+                engine.hashKeys(of: &events[i], eventType: 0, into: keys.baseAddress!)
+                engine.process(&events[i], eventType: 0, keys: keys.baseAddress!, state: &state, into: &vector)
+            }
+        }
         return
     }
-    let stride = plan.keysPerEvent
     let slotAhead = FeatureEngine.slotLookahead
     let blockAhead = FeatureEngine.blockLookahead
     let ring = slotAhead + 1
     withUnsafeTemporaryAllocation(of: UInt64.self, capacity: ring * stride) { buffer in
         let base = buffer.baseAddress!
-        events.withUnsafeBufferPointer { events in
+        events.withUnsafeMutableBufferPointer { events in
             let n = events.count
             func keys(_ i: Int) -> UnsafeMutablePointer<UInt64> { base + (i % ring) * stride }
-            for i in 0..<min(slotAhead, n) { engine.hashKeys(of: events[i], eventType: 0, into: keys(i)) }
+            for i in 0..<min(slotAhead, n) { engine.hashKeys(of: &events[i], eventType: 0, into: keys(i)) }
             for i in 0..<n {
                 if i + slotAhead < n {
-                    engine.hashKeys(of: events[i + slotAhead], eventType: 0, into: keys(i + slotAhead))
+                    engine.hashKeys(of: &events[i + slotAhead], eventType: 0, into: keys(i + slotAhead))
                     engine.prefetch(keys: keys(i + slotAhead), eventType: 0, state: &state, stage: .slots)
                 }
                 if i + blockAhead < n { engine.prefetch(keys: keys(i + blockAhead), eventType: 0, state: &state, stage: .blocks) }
-                engine.process(events[i], eventType: 0, keys: keys(i), state: &state, into: &vector)
+                engine.process(&events[i], eventType: 0, keys: keys(i), state: &state, into: &vector)
             }
         }
     }
@@ -173,10 +178,10 @@ func run(_ events: [DecodedEvent], into state: inout PartitionState, lookahead: 
 /// Processes every decoded event into a fresh state; returns ns/event.
 /// (A function, not top-level code: top-level variables are globals, and
 /// every access to a global pays for dynamic exclusivity checks.)
-func featurePass(_ decoded: [DecodedEvent], into state: inout PartitionState, lookahead: Bool = true) -> Double {
+func featurePass(_ decoded: inout [DecodedEvent], into state: inout PartitionState, lookahead: Bool = true) -> Double {
     state = PartitionState(plan: plan)
     let start = now()
-    run(decoded, into: &state, lookahead: lookahead)
+    run(&decoded, into: &state, lookahead: lookahead)
     return Double(now() - start) / Double(decoded.count)
 }
 
@@ -204,8 +209,8 @@ var state = PartitionState(plan: plan)
 var passNs: [Double] = []
 var plainNs: [Double] = []
 for _ in 0..<3 {
-    plainNs.append(featurePass(decoded, into: &state, lookahead: false))
-    passNs.append(featurePass(decoded, into: &state))
+    plainNs.append(featurePass(&decoded, into: &state, lookahead: false))
+    passNs.append(featurePass(&decoded, into: &state))
 }
 plainNs.sort()
 // As `osprey run` does after every round of sweeps: give free heap pages back.
@@ -219,7 +224,7 @@ let cards = state.tables[0].count
 let merchants = state.tables.count > 1 ? state.tables[1].count : 0
 figure("decode (JSON bytes -> typed fields)", "\(format(decodeNs)) ns/event")
 figure("update + read all features", "\(format(passNs[1])) ns/event (median of 3; min \(format(passNs[0])))")
-figure("  without lookahead (one event at a time)", "\(format(plainNs[1])) ns/event (median of 3; with lookahead \(format(passNs[1] / plainNs[1], 2))x)")
+figure("  without lookahead", "\(format(plainNs[1])) ns/event (median of 3; with lookahead \(format(passNs[1] / plainNs[1], 2))x)")
 figure("  features per event", "\(featureCount) (\(format(passNs[1] / Double(featureCount))) ns/feature)")
 figure("entities", "\(cards) cards, \(merchants) merchants")
 figure("state estimate (all entities)", "\(state.approximateBytes / 1024) KiB")
@@ -241,14 +246,14 @@ for line in payments(count: eventCount, cards: cardCount, merchants: merchantCou
     try! decoder.decode(line, into: &event)
     nextDay.append(event)
 }
-func steadyPass(warmUp: [DecodedEvent], _ timed: [DecodedEvent], into state: inout PartitionState) -> Double {
-    _ = featurePass(warmUp, into: &state)
+func steadyPass(warmUp: inout [DecodedEvent], _ timed: inout [DecodedEvent], into state: inout PartitionState) -> Double {
+    _ = featurePass(&warmUp, into: &state)
     let start = now()
-    run(timed, into: &state, lookahead: true)
+    run(&timed, into: &state, lookahead: true)
     return Double(now() - start) / Double(timed.count)
 }
 var steadyNs: [Double] = []
-for _ in 0..<3 { steadyNs.append(steadyPass(warmUp: decoded, nextDay, into: &state)) }
+for _ in 0..<3 { steadyNs.append(steadyPass(warmUp: &decoded, &nextDay, into: &state)) }
 steadyNs.sort()
 var steadyWords = 0
 state.tables[0].forEach { _, e in steadyWords += e.words.count }
@@ -262,7 +267,9 @@ nextDay = []
 // the next events; the first write to each shard copies that shard only.
 // Fresh state up to 80% of the stream, then the snapshot, then the rest.
 let cut = decoded.count * 4 / 5
-_ = featurePass(Array(decoded[..<cut]), into: &state)
+var head = Array(decoded[..<cut])
+_ = featurePass(&head, into: &state)
+head = []
 let stall = snapshotStall(decoded[cut...], state: &state)
 figure("checkpoint snapshot capture", "\(format(Double(stall.capture) / 1000, 1)) µs")
 figure("worst single event after the snapshot", "\(format(Double(stall.worst) / 1e6, 2)) ms (\(decoded.count - cut) events, mean \(format(stall.mean)) ns)")

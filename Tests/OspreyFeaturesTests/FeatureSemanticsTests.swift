@@ -78,16 +78,17 @@ struct FeatureSemanticsTests {
         var keys = [UInt64](repeating: 0, count: events.count * stride)
         keys.withUnsafeMutableBufferPointer { keys in
             let keys = keys.baseAddress!
-            for (i, e) in events.enumerated() { engine.hashKeys(of: e, eventType: 0, into: keys + i * stride) }
-            for (i, e) in events.enumerated() {
+            for i in events.indices { engine.hashKeys(of: &events[i], eventType: 0, into: keys + i * stride) }
+            for i in events.indices {
+                let id = events[i].id
                 if i + FeatureEngine.slotLookahead < events.count {
                     engine.prefetch(keys: keys + (i + FeatureEngine.slotLookahead) * stride, eventType: 0, state: &state, stage: .slots)
                 }
                 if i + FeatureEngine.blockLookahead < events.count {
                     engine.prefetch(keys: keys + (i + FeatureEngine.blockLookahead) * stride, eventType: 0, state: &state, stage: .blocks)
                 }
-                engine.process(e, eventType: 0, keys: keys + i * stride, state: &state, into: &vector)
-                #expect(vector.values.elementsEqual(expected[i].vector.values) { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }, "event \(e.id)")
+                engine.process(&events[i], eventType: 0, keys: keys + i * stride, state: &state, into: &vector)
+                #expect(vector.values.elementsEqual(expected[i].vector.values) { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }, "event \(id)")
                 #expect(vector.late == expected[i].vector.late && vector.lag == expected[i].vector.lag)
             }
         }

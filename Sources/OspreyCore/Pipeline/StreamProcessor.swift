@@ -1033,7 +1033,7 @@ public final class StreamProcessor {
         let stride = engine.plan.keysPerEvent
         if batchKeys.count < (slot + 1) * stride { batchKeys.append(contentsOf: repeatElement(0, count: (slot + 1) * stride - batchKeys.count)) }
         batchKeys.withUnsafeMutableBufferPointer { keys in
-            engine.hashKeys(of: batchEvents[slot], eventType: runtime.eventType, into: keys.baseAddress! + slot * stride)
+            engine.hashKeys(of: &batchEvents[slot], eventType: runtime.eventType, into: keys.baseAddress! + slot * stride)
         }
         var pending = PendingEvent(runtime: runtime, message: message, started: started, deadLettered: false)
         pending.eventID = batchEvents[slot].id
@@ -1063,7 +1063,7 @@ public final class StreamProcessor {
                 }
                 guard !batch[i].deadLettered else { continue }
                 let runtime = batch[i].runtime
-                engine.process(batchEvents[i], eventType: runtime.eventType, keys: keys + i * stride, state: &runtime.state, into: &batchVectors[i])
+                engine.process(&batchEvents[i], eventType: runtime.eventType, keys: keys + i * stride, state: &runtime.state, into: &batchVectors[i])
             }
         }
     }

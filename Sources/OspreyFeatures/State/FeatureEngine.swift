@@ -44,8 +44,10 @@ public struct FeatureEngine: Sendable {
     }
 
     /// ``process(_:eventType:state:into:)`` with the event's entity keys
-    /// already hashed by ``hashKeys(of:eventType:into:)``.
-    public func process(_ event: DecodedEvent, eventType: Int, keys: UnsafePointer<UInt64>, state: inout PartitionState, into vector: inout FeatureVector) {
+    /// already hashed by ``hashKeys(of:eventType:into:)``. The event is left
+    /// unchanged: `inout` only lets a caller pass an element of its buffers
+    /// without a defensive copy (four retains and releases).
+    public func process(_ event: inout DecodedEvent, eventType: Int, keys: UnsafePointer<UInt64>, state: inout PartitionState, into vector: inout FeatureVector) {
         evaluate(event, eventType: eventType, keys: keys, state: &state, commit: true, into: &vector)
     }
 
@@ -233,8 +235,9 @@ extension FeatureEngine {
 
     /// Writes the hash of each of `event`'s entity keys to `keys`, one per
     /// entity kind of its type, in the plan's order (0 for a missing key),
-    /// with the seed every table of this process hashes with.
-    public func hashKeys(of event: DecodedEvent, eventType: Int, into keys: UnsafeMutablePointer<UInt64>) {
+    /// with the seed every table of this process hashes with. The event is
+    /// left unchanged (`inout`: see ``process(_:eventType:keys:state:into:)``).
+    public func hashKeys(of event: inout DecodedEvent, eventType: Int, into keys: UnsafeMutablePointer<UInt64>) {
         let program = plan.events[eventType].program
         event.withFields { event in
             for (i, kind) in program.kinds.enumerated() {
