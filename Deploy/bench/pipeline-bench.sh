@@ -100,14 +100,19 @@ pids+=($!)
 $pin_side $py Deploy/bench/pipeline_measure.py throughput "$OSPREY_KAFKA_BOOTSTRAP" python-decisions "$events" | sed 's/^osprey/python peer/'
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true
 
+# Events at the steady rate, stamped with the wall clock, into topic $1.
+steady_stream() {
+    $pin_side $py Deploy/tools/generate_events.py payments --count $((rate * seconds)) --rate "$rate" --now --wall-clock-times \
+        --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic "$1"
+}
+
 echo "== the broker alone: one produce -> consume hop at $rate events/s for $seconds s"
 # Osprey's path below is two such hops (events in, decisions out); this
 # reader stands where Osprey's consumer will, with the latency reader's settings.
 $pin_osprey $py Deploy/bench/pipeline_measure.py hop "$OSPREY_KAFKA_BOOTSTRAP" hop-payments "$((seconds + 3))" &
 measure=$!
 sleep 5
-$pin_side $py Deploy/tools/generate_events.py payments --count $((rate * seconds)) --rate "$rate" --now --wall-clock-times \
-    --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic hop-payments
+steady_stream hop-payments
 wait "$measure"
 
 echo "== latency at $rate events/s for $seconds s"
@@ -117,8 +122,7 @@ pids+=($!)
 sleep 5
 $pin_side $py Deploy/bench/pipeline_measure.py latency "$OSPREY_KAFKA_BOOTSTRAP" lat-decisions "$((seconds + 3))" &
 measure=$!
-$pin_side $py Deploy/tools/generate_events.py payments --count $((rate * seconds)) --rate "$rate" --now --wall-clock-times \
-    --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic lat-payments
+steady_stream lat-payments
 wait "$measure"
 kill -TERM "${pids[-1]}"; wait "${pids[-1]}" || true
 
@@ -128,6 +132,5 @@ pids+=($!)
 sleep 5
 $pin_side $py Deploy/bench/pipeline_measure.py latency "$OSPREY_KAFKA_BOOTSTRAP" lat-py-decisions "$((seconds + 3))" &
 measure=$!
-$pin_side $py Deploy/tools/generate_events.py payments --count $((rate * seconds)) --rate "$rate" --now --wall-clock-times \
-    --entities 100000 --kafka "$OSPREY_KAFKA_BOOTSTRAP" --topic lat-py-payments
+steady_stream lat-py-payments
 wait "$measure"
