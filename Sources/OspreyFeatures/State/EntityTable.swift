@@ -550,6 +550,8 @@ struct EntityShard: Sendable {
     }
 }
 
+/// The first word of a block: capacity in words (bits 0–23), state words in
+/// use (bits 24–47) and key length in bytes (bits 48–63).
 enum BlockHeader {
     static let maximumCapacity = (1 << 24) - 1
 

@@ -211,10 +211,12 @@ public struct FeatureEngine: Sendable {
 /// current one with its hashes:
 ///
 /// ```swift
-/// for i in events.indices {
-///     if i + FeatureEngine.slotLookahead < n { engine.prefetch(keys: keys(i + slotLookahead), ..., stage: .slots) }
-///     if i + FeatureEngine.blockLookahead < n { engine.prefetch(keys: keys(i + blockLookahead), ..., stage: .blocks) }
-///     engine.process(events[i], eventType: t, keys: keys(i), state: &state, into: &vector)
+/// let s = FeatureEngine.slotLookahead, b = FeatureEngine.blockLookahead
+/// for i in 0..<n { engine.hashKeys(of: &events[i], eventType: t, into: keys + i * stride) }
+/// for i in 0..<n {
+///     if i + s < n { engine.prefetch(keys: keys + (i + s) * stride, eventType: t, state: &state, stage: .slots) }
+///     if i + b < n { engine.prefetch(keys: keys + (i + b) * stride, eventType: t, state: &state, stage: .blocks) }
+///     engine.process(&events[i], eventType: t, keys: keys + i * stride, state: &state, into: &vector)
 /// }
 /// ```
 ///
