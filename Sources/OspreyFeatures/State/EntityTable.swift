@@ -235,8 +235,8 @@ struct EntityShard: Sendable {
     @inline(__always)
     mutating func prefetchSlot(hash: UInt64) {
         slots.withUnsafeBufferPointer { slots in
-            guard let base = slots.baseAddress else { return }
-            osprey_prefetch(base + (Int(truncatingIfNeeded: hash) & (slots.count - 1)))
+            guard !slots.isEmpty else { return }
+            osprey_prefetch(slots.baseAddress! + (Int(truncatingIfNeeded: hash) & (slots.count - 1)))
         }
     }
 
