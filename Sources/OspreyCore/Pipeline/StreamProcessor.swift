@@ -1050,17 +1050,14 @@ public final class StreamProcessor {
         batchKeys.withUnsafeBufferPointer { keys in
             // No keys: every event of the batch went to the dead-letter topic.
             guard let keys = keys.baseAddress else { return }
+            func prefetch(_ j: Int, _ stage: FeatureEngine.PrefetchStage) {
+                guard j < count, !batch[j].deadLettered else { return }
+                let runtime = batch[j].runtime
+                engine.prefetch(keys: keys + j * stride, eventType: runtime.eventType, state: &runtime.state, stage: stage)
+            }
             for i in 0..<count {
-                let slotsOf = i + FeatureEngine.slotLookahead
-                if slotsOf < count, !batch[slotsOf].deadLettered {
-                    let runtime = batch[slotsOf].runtime
-                    engine.prefetch(keys: keys + slotsOf * stride, eventType: runtime.eventType, state: &runtime.state, stage: .slots)
-                }
-                let blocksOf = i + FeatureEngine.blockLookahead
-                if blocksOf < count, !batch[blocksOf].deadLettered {
-                    let runtime = batch[blocksOf].runtime
-                    engine.prefetch(keys: keys + blocksOf * stride, eventType: runtime.eventType, state: &runtime.state, stage: .blocks)
-                }
+                prefetch(i + FeatureEngine.slotLookahead, .slots)
+                prefetch(i + FeatureEngine.blockLookahead, .blocks)
                 guard !batch[i].deadLettered else { continue }
                 let runtime = batch[i].runtime
                 engine.process(&batchEvents[i], eventType: runtime.eventType, keys: keys + i * stride, state: &runtime.state, into: &batchVectors[i])

@@ -27,6 +27,9 @@ public struct FeatureVector: Sendable, Equatable {
 public struct FeatureEngine: Sendable {
     /// The compiled spec.
     public let plan: FeaturePlan
+    /// The seed every entity table of this process hashes keys with, held
+    /// here so that ``hashKeys(of:eventType:into:)`` reads no global.
+    let keySeed = EntityTable.processSeed
 
     /// Creates an engine for `plan`.
     public init(plan: FeaturePlan) {
@@ -247,7 +250,7 @@ extension FeatureEngine {
                     keys[i] = 0
                     continue
                 }
-                keys[i] = key.withUTF8 { EntityTable.keyHash($0) }
+                keys[i] = key.withUTF8 { EntityTable.hash($0, seed: keySeed) }
             }
         }
     }
