@@ -112,6 +112,113 @@ struct CheckpointTests {
         #expect(rewritten.1 == state)
     }
 
+    /// An entity's words as version 4 kept them: every tile in a tile word
+    /// (a compact tile becomes a tile word of count 1 and its sum), and a
+    /// newest-tile word only in tile regions with sums of squares. Written
+    /// from the layout's description, not with the codec's converter.
+    static func version4Words(_ words: [UInt64], clock: Int64, kind: EntityKind) -> [UInt64] {
+        let header = EntityWords.headerWords(regions: kind.aggregators.count)
+        var out = [UInt64](repeating: 0, count: header)
+        var offset = header
+        for (j, a) in kind.aggregators.enumerated() {
+            let field = (words[j >> 1] >> UInt64(32 * (j & 1))) & 0xFFFF_FFFF
+            let length = Int(field & 0x7FFF_FFFF)
+            let region = Array(words[offset..<(offset + length)])
+            offset += length
+            var converted = region
+            if a.compactsTiles {
+                let squares = a.squareColumns > 0
+                let totals = a.totalsWidth
+                converted = Array(region[0..<(squares ? totals : totals - 1)])
+                var p = totals
+                while p < region.count {
+                    let word = region[p]
+                    if word & 0xFFFFF == 0 {
+                        // A compact tile: thousandths in the top 31 bits, the
+                        // tile's low 13 bits below them.
+                        let value = Double(Int64(bitPattern: word) >> 33) / 1000
+                        let clockTile = clock >= 0 ? clock / a.step : (clock - a.step + 1) / a.step
+                        let tile = clockTile - Int64((UInt64(bitPattern: clockTile) &- (word >> 20)) & 0x1FFF)
+                        if squares { converted[totals - 1] = UInt64(converted.count) }
+                        converted += [UInt64(bitPattern: tile << 20) | 1, value.bitPattern]
+                        p += 1
+                    } else {
+                        let width = word & 0xFFFFF == 1 ? a.tileStride - a.squareColumns : a.tileStride
+                        if squares { converted[totals - 1] = UInt64(converted.count) }
+                        converted += region[p..<(p + width)]
+                        p += width
+                    }
+                }
+            }
+            out[j >> 1] |= (UInt64(converted.count) | (field & 0x8000_0000)) << UInt64(32 * (j & 1))
+            out += converted
+        }
+        return out
+    }
+
+    /// `state` as a checkpoint of format `version` (4 or 3) would hold it.
+    static func legacyCheckpoint(_ state: PartitionState, plan: FeaturePlan, version: UInt8, metadata: CheckpointMetadata) -> [UInt8] {
+        var old = state
+        for (k, kind) in plan.kinds.enumerated() {
+            var table = EntityTable()
+            state.tables[k].forEach { key, entity in
+                var words = version4Words(entity.words, clock: entity.clock, kind: kind)
+                if version == 3 {
+                    // Region n of version 4 is region creationOrder[n] of version 3.
+                    let count = kind.aggregators.count
+                    let header = EntityWords.headerWords(regions: count)
+                    var regions: [ArraySlice<UInt64>] = []
+                    var offset = header
+                    for n in 0..<count {
+                        let length = Int((words[n >> 1] >> UInt64(32 * (n & 1))) & 0xFFFF_FFFF)
+                        regions.append(words[offset..<(offset + length)])
+                        offset += length
+                    }
+                    var reordered = [UInt64](repeating: 0, count: header)
+                    for c in 0..<count {
+                        let region = regions[kind.creationOrder.firstIndex(of: c)!]
+                        reordered[c >> 1] |= UInt64(region.count) << UInt64(32 * (c & 1))
+                        reordered += region
+                    }
+                    words = reordered
+                }
+                var key = key
+                key.withUTF8 { key in words.withUnsafeBufferPointer { table.insertRestored(key, clock: entity.clock, words: $0) } }
+            }
+            old.tables[k] = table
+        }
+        var bytes = CheckpointCodec.encode(old, metadata: metadata)
+        bytes.replaceSubrange(8..<12, with: [version, 0, 0, 0])
+        let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 4)])) }
+        bytes.replaceSubrange((bytes.count - 4)..., with: withUnsafeBytes(of: crc.littleEndian, Array.init))
+        return bytes
+    }
+
+    @Test("the version follows the 8-byte magic")
+    func versionAfterMagic() throws {
+        let plan = try FeatureFixtures.plan()
+        let bytes = CheckpointCodec.encode(PartitionState(plan: plan), metadata: metadata(plan, offset: 0))
+        #expect(bytes[8..<12].elementsEqual([UInt8(CheckpointCodec.version), 0, 0, 0]))
+        #expect(CheckpointCodec.version == 5)
+    }
+
+    @Test("a version-4 checkpoint, every tile in a tile word, is read into this build's compact tiles")
+    func readsVersion4() throws {
+        // The fixture's card kind has tile regions that compact with sums of
+        // squares (24 h mean and stddev) and without (10 min sum); its
+        // merchant kind one of an optional field (tip), which never compacts.
+        let plan = try FeatureFixtures.plan()
+        #expect(plan.kinds.contains { $0.aggregators.contains { $0.compactsTiles && $0.squareColumns > 0 } })
+        #expect(plan.kinds.contains { $0.aggregators.contains { $0.compactsTiles && $0.squareColumns == 0 } })
+        var state = PartitionState(plan: plan)
+        _ = FeatureFixtures.stream(try FeatureFixtures.lines(), plan: plan, state: &state)
+        let bytes = Self.legacyCheckpoint(state, plan: plan, version: 4, metadata: metadata(plan, offset: 6_000))
+        let (_, restored, summary) = try CheckpointCodec.decode(bytes, plan: plan)
+        #expect(summary.version == 4)
+        #expect(summary.stateWords > state.tables.reduce(0) { $0 + $1.wordCount }, "version 4 takes more words")
+        #expect(restored == state)
+    }
+
     @Test("a version-3 checkpoint, its regions in feature order, is read into this build's order")
     func readsVersion3() throws {
         // Version 3 is version 4 without distinct tables and with each
@@ -121,36 +228,7 @@ struct CheckpointTests {
         #expect(plan.kinds.contains { $0.creationOrder != Array($0.creationOrder.indices) })
         var state = PartitionState(plan: plan)
         _ = FeatureFixtures.stream(try FeatureFixtures.lines(), plan: plan, state: &state)
-        var old = state
-        for (k, kind) in plan.kinds.enumerated() {
-            var table = EntityTable()
-            state.tables[k].forEach { key, entity in
-                // Region n of this build is region creationOrder[n] of version 3.
-                let count = kind.aggregators.count
-                let header = EntityWords.headerWords(regions: count)
-                var regions: [ArraySlice<UInt64>] = []
-                var offset = header
-                for n in 0..<count {
-                    let length = Int((entity.words[n >> 1] >> UInt64(32 * (n & 1))) & 0xFFFF_FFFF)
-                    regions.append(entity.words[offset..<(offset + length)])
-                    offset += length
-                }
-                var words = [UInt64](repeating: 0, count: header)
-                for c in 0..<count {
-                    let region = regions[kind.creationOrder.firstIndex(of: c)!]
-                    words[c >> 1] |= UInt64(region.count) << UInt64(32 * (c & 1))
-                    words += region
-                }
-                var key = key
-                key.withUTF8 { key in words.withUnsafeBufferPointer { table.insertRestored(key, clock: entity.clock, words: $0) } }
-            }
-            old.tables[k] = table
-        }
-        var bytes = CheckpointCodec.encode(old, metadata: metadata(plan, offset: 6_000))
-        #expect(bytes[8..<12].elementsEqual([4, 0, 0, 0]), "the version follows the 8-byte magic")
-        bytes.replaceSubrange(8..<12, with: [3, 0, 0, 0])
-        let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 4)])) }
-        bytes.replaceSubrange((bytes.count - 4)..., with: withUnsafeBytes(of: crc.littleEndian, Array.init))
+        let bytes = Self.legacyCheckpoint(state, plan: plan, version: 3, metadata: metadata(plan, offset: 6_000))
         let (_, restored, summary) = try CheckpointCodec.decode(bytes, plan: plan)
         #expect(summary.version == 3)
         #expect(restored == state)

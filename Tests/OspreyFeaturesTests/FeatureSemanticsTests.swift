@@ -10,17 +10,58 @@ import Testing
 struct FeatureSemanticsTests {
     @Test("backfill equals the independent reference on every value")
     func backfillMatchesReference() throws {
+        let report = try expectReferenceValues(events: FeatureFixtures.referenceEvents, expected: FeatureFixtures.referenceExpected)
+        #expect(report.lateEvents > 20, "the fixture must contain late events")
+        #expect(report.rejected.count > 20, "the fixture must contain invalid events")
+    }
+
+    @Test("amounts that a compact tile cannot hold (more decimals, too large) give the reference's values too")
+    func oddAmountsMatchReference() throws {
+        // odd-amounts/: the same generator and config with 30% of amounts
+        // replaced (`--odd-amounts 0.3 --events 2000 --seed 11`).
+        let directory = FeatureFixtures.referenceDirectory.appendingPathComponent("odd-amounts")
+        let events = directory.appendingPathComponent("events.jsonl").path
+        try expectReferenceValues(events: events, expected: directory.appendingPathComponent("expected.csv").path)
+
+        // The card kind's tiles then come in both forms.
+        let plan = try FeatureFixtures.plan()
+        var state = PartitionState(plan: plan)
+        var compact = 0, wide = 0
+        let lines = try FeatureFixtures.lines(events)
+        for chunk in stride(from: 0, to: lines.count, by: 50) {
+            _ = FeatureFixtures.stream(Array(lines[chunk..<Swift.min(chunk + 50, lines.count)]), plan: plan, state: &state)
+            let kind = plan.kinds[0]
+            state.tables[0].forEach { _, entity in
+                var offset = EntityWords.headerWords(regions: kind.aggregators.count)
+                for (j, a) in kind.aggregators.enumerated() {
+                    let length = Int((entity.words[j >> 1] >> UInt64(32 * (j & 1))) & 0x7FFF_FFFF)
+                    if a.compactsTiles {
+                        var p = offset + a.totalsWidth
+                        while p < offset + length {
+                            let word = entity.words[p]
+                            if CompactTile.isCompact(word) { compact += 1 } else if TileWord.count(word) == 1 { wide += 1 }
+                            p += TileWord.count(word) == 0 ? 1 : TileWord.count(word) == 1 ? a.tileStride - a.squareColumns : a.tileStride
+                        }
+                    }
+                    offset += length
+                }
+            }
+        }
+        #expect(compact > 1_000 && wide > 300, "\(compact) compact and \(wide) wide one-event tiles")
+    }
+
+    /// Runs `events` through backfill and compares every value with `expected`.
+    @discardableResult
+    func expectReferenceValues(events: String, expected expectedPath: String) throws -> Backfill.Report {
         let plan = try FeatureFixtures.plan()
         let output = FeatureFixtures.temporaryDirectory() + "/features.csv"
         let report = try Backfill.run(
-            engine: FeatureEngine(plan: plan), eventsPath: FeatureFixtures.referenceEvents, outputPath: output,
+            engine: FeatureEngine(plan: plan), eventsPath: events, outputPath: output,
             options: .init(eventType: 0, withMetadata: true))
-        let expected = try FeatureFixtures.csv(FeatureFixtures.referenceExpected)
+        let expected = try FeatureFixtures.csv(expectedPath)
         let actual = try FeatureFixtures.csv(output)
         #expect(actual.first == expected.first)
         #expect(actual.count == expected.count)
-        #expect(report.lateEvents > 20, "the fixture must contain late events")
-        #expect(report.rejected.count > 20, "the fixture must contain invalid events")
         let header = expected[0]
         var mismatches: [String] = []
         for (e, a) in zip(expected.dropFirst(), actual.dropFirst()) {
@@ -37,6 +78,7 @@ struct FeatureSemanticsTests {
             }
         }
         #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(5))")
+        return report
     }
 
     @Test("the daemon's path and backfill give identical vectors, bit for bit")
@@ -178,12 +220,14 @@ struct FeatureSemanticsTests {
         #expect(counts == [1, 2, 2, 1, 2, 2, 2])
     }
 
-    @Test("tiles of one event keep no sums of squares, and stddev stays exact through late events that widen them")
-    func singleEventTilesUnderDisorder() throws {
+    @Test("tiles of one event keep no sums of squares, and stddev stays exact through late events that widen them",
+          arguments: [false, true])
+    func singleEventTilesUnderDisorder(oddAmounts: Bool) throws {
         // 10 tiles of 1 s; events up to 8 s late land in older tiles, often
         // in one holding a single event (which must then gain its sum of
         // squares) or between two tiles. Checked against a brute force over
-        // the events each window holds.
+        // the events each window holds. Amounts in cents make compact tiles;
+        // with `oddAmounts` a quarter have a fourth decimal, so both forms mix.
         let yaml = FeatureFixtures.config(
             """
                   - {name: n, entity: card_id, aggregation: count, window: 10s, resolution: 1s}
@@ -204,7 +248,7 @@ struct FeatureSemanticsTests {
         for i in 0..<3_000 {
             clock += Int64(next(700))
             let t = clock - Int64(next(4) == 0 ? next(8_000) : 0)
-            let amount = Double(next(100_000)) / 100
+            let amount = Double(next(100_000)) / 100 + (oddAmounts && next(4) == 0 ? 0.0001 : 0)
             times.append(t)
             amounts.append(amount)
             lines.append(Array(#"{"event_id":"e\#(i)","event_time":\#(1_000_000_000 + t),"card_id":"c","amount":\#(amount)}"#.utf8))
@@ -233,5 +277,59 @@ struct FeatureSemanticsTests {
         let words = try #require(state.tables[0].entity("c")?.words.count)
         let fullWords = plan.kinds[0].program.headerWords + plan.kinds[0].program.compiled[0].totalsWidth + 10 * plan.kinds[0].program.compiled[0].tileStride
         #expect(words < fullWords)
+    }
+
+    @Test("compact tiles stay exact across an idle gap longer than their 13-bit tile counter")
+    func compactTilesAcrossLongGaps() throws {
+        // 10 min at 1 s is 600 tiles, each one-event tile one word holding the
+        // tile index modulo 2^13. A gap of 2^13 + 3 s would bring the old
+        // tiles back into the window (as ages 3 and 8) if ages were taken
+        // modulo 2^13 without the whole-window rule.
+        let yaml = FeatureFixtures.config(
+            "      - {name: s, entity: card_id, aggregation: sum, field: amount, window: 10m, resolution: 1s}",
+            extra: "    entity_ttl: 30d\n")
+        let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
+        #expect(plan.kinds[0].program.compiled[0].compact)
+        var state = PartitionState(plan: plan)
+        let gap: Int64 = ((1 << 13) + 3) * 1_000
+        let events: [(Int64, Double)] = [(0, 1), (5_000, 2), (5_000 + gap, 4), (5_000 + gap + 4_000, 8), (5_000 + gap + 600_000, 16)]
+        let lines = events.enumerated().map { i, e in
+            Array(#"{"event_id":"e\#(i)","event_time":\#(1_000_000 + e.0),"card_id":"c","amount":\#(e.1)}"#.utf8)
+        }
+        let sums = FeatureFixtures.stream(lines, plan: plan, state: &state).map { $0.vector.values[0] }
+        #expect(sums == [1, 3, 4, 12, 24])
+        #expect(state.tables[0].entity("c")?.words.count == EntityWords.headerWords(regions: 1) + plan.kinds[0].aggregators[0].totalsWidth + 2,
+                "two compact tiles of one word each")
+    }
+
+    @Test("a compact tile holds exactly the values its thousandths give back")
+    func compactTileValues() throws {
+        var random: UInt64 = 3
+        for i in 0..<20_000 {
+            random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            // Half within ±1,073,741.82, half beyond.
+            let cents = Int64(bitPattern: random) % 200_000_000
+            // Parsed from text, as the decoder does: the nearest double to the decimal.
+            let text = "\(cents < 0 ? "-" : "")\(abs(cents) / 100).\(String(abs(cents) % 100 + 100).dropFirst())"
+            let value = Double(text)!
+            let tile = Int64(i) * 7_919 - 50_000_000
+            let word = CompactTile.make(value, tile: tile)
+            if abs(cents) <= 107_374_182 {
+                let w = try #require(word, "\(text)")
+                #expect(CompactTile.isCompact(w))
+                #expect(CompactTile.value(w).bitPattern == (value + 0).bitPattern, "\(text)")
+                #expect(CompactTile.index(w, clockTile: tile) == tile)
+                #expect(CompactTile.index(w, clockTile: tile + 8_191) == tile)
+            } else {
+                #expect(word == nil, "\(text)")
+            }
+        }
+        #expect(CompactTile.make(1_073_741.823, tile: 0) != nil)
+        #expect(CompactTile.make(-1_073_741.823, tile: 0) != nil)
+        for refused in [1_073_741.824, 12.3456, 0.1 + 0.2, 1e-9, .nan, .infinity, -.infinity, Double.ulpOfOne] {
+            #expect(CompactTile.make(refused, tile: 0) == nil, "\(refused)")
+        }
+        // -0.0 reads back as +0.0, which is what a wide tile's sum holds (0 + -0.0).
+        #expect(CompactTile.make(-0.0, tile: 0).map { CompactTile.value($0).bitPattern } == (0.0).bitPattern)
     }
 }

@@ -58,8 +58,8 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
 
 func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 
-/// Encodes and decodes partition state in Osprey's checkpoint format, version 4
-/// (and reads versions 2 and 3).
+/// Encodes and decodes partition state in Osprey's checkpoint format, version 5
+/// (and reads versions 2 to 4).
 ///
 /// Layout (little-endian): magic `OSPRYCKP`, u32 version, u64 spec fingerprint,
 /// i64 created-at, string topic, i32 partition, i64 next offset, i64 stream
@@ -68,7 +68,11 @@ func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 /// i64 clock, u32 word count, the words), and last a u32 CRC-32C of all bytes
 /// before it. Strings are a u32 length and UTF-8 bytes.
 public enum CheckpointCodec {
-    /// The format version written. 4: an entity's regions in the plan's order,
+    /// The format version written. 5: a tile of one event may be one word
+    /// (``CompactTile``) in a tile region of one column of a required field
+    /// whose window has at most 2^12 tiles, and such a region's totals end
+    /// with where its newest tile starts, also without sums of squares;
+    /// version 4 is converted on restore. 4: an entity's regions in the plan's order,
     /// `distinct` aggregators first (see ``EntityKindBuilder/finish()``); a
     /// `distinct` region of more than ``DistinctTable/listLimit`` values may
     /// be a hash table, marked by the top bit of its length. Versions 2 and 3
@@ -77,8 +81,8 @@ public enum CheckpointCodec {
     /// 2^19 tiles; tiles of one event without sums of squares, and the
     /// newest tile's position at the end of the totals. 2: packed tile words, per-column counts only for
     /// optional fields; still read, and converted on restore.
-    public static let version: UInt32 = 4
-    static let readableVersions: ClosedRange<UInt32> = 2...4
+    public static let version: UInt32 = 5
+    static let readableVersions: ClosedRange<UInt32> = 2...5
     static let magic: [UInt8] = Array("OSPRYCKP".utf8)
 
     /// Encodes `state` and `metadata`.
@@ -155,6 +159,8 @@ public enum CheckpointCodec {
             // Versions 2 and 3 kept the regions in creation order.
             let inCreationOrder = aggregators.map { a in creationOrder.indices.map { c in a[creationOrder.firstIndex(of: c)!] } }
             let headerWords = EntityWords.headerWords(regions: aggregators?.count ?? 0)
+            // Version 4 kept every tile in a tile word.
+            let compactsTiles = version <= 4 && (aggregators?.contains { $0.compactsTiles } ?? false)
             for _ in 0..<Int(n) {
                 let keyRange = try reader.take(Int(try reader.u16()))
                 let clock = try reader.i64()
@@ -167,14 +173,21 @@ public enum CheckpointCodec {
                     withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(count, 1)) { buffer in
                         UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[wordRange]))
                         let key = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[keyRange])
-                        if version <= 3 {
+                        if version <= 3 || compactsTiles {
                             var old = Array(UnsafeBufferPointer(rebasing: buffer[0..<count]))
                             if version == 2 {
                                 guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion2($0, aggregators: inCreationOrder!) }) else { return false }
                                 old = converted
                             }
-                            guard let reordered = old.withUnsafeBufferPointer({ Self.reorder($0, creationOrder: creationOrder) }) else { return false }
-                            reordered.withUnsafeBufferPointer { table.insertRestored(key, clock: clock, words: $0) }
+                            if version <= 3 {
+                                guard let reordered = old.withUnsafeBufferPointer({ Self.reorder($0, creationOrder: creationOrder) }) else { return false }
+                                old = reordered
+                            }
+                            if compactsTiles {
+                                guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion4($0, aggregators: aggregators) }) else { return false }
+                                old = converted
+                            }
+                            old.withUnsafeBufferPointer { table.insertRestored(key, clock: clock, words: $0) }
                             return true
                         }
                         let entityWords = EntityWords(words: buffer.baseAddress!, count: count, clock: clock)
@@ -201,6 +214,53 @@ public enum CheckpointCodec {
 }
 
 extension CheckpointCodec {
+    /// An entity's words in version 4 as version 5 keeps them: in tile
+    /// regions that may hold ``CompactTile``s, a tile of one event whose sum
+    /// fits is one word, and the totals end with where the newest tile
+    /// starts (version 4 had that word only with sums of squares); `nil` if
+    /// inconsistent.
+    static func convertFromVersion4(_ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator]) -> [UInt64]? {
+        let k = aggregators.count
+        let header = EntityWords.headerWords(regions: k)
+        guard old.count >= header else { return nil }
+        var words = [UInt64](repeating: 0, count: header)
+        words.reserveCapacity(old.count + k)
+        var from = header
+        for (j, a) in aggregators.enumerated() {
+            let field = (old[j >> 1] >> EntityWords.lengthShift(j)) & 0xFFFF_FFFF
+            let length = Int(truncatingIfNeeded: field & (EntityWords.tableFlag - 1))
+            guard from + length <= old.count else { return nil }
+            let end = from + length
+            let start = words.count
+            if a.compactsTiles {
+                let totals = a.squareColumns > 0 ? a.totalsWidth : a.totalsWidth - 1
+                guard length >= totals else { return nil }
+                words += old[from..<(from + totals)]
+                if a.squareColumns == 0 { words.append(0) }
+                var p = from + totals
+                while p < end {
+                    let count = TileWord.count(old[p])
+                    let width = count == 1 ? a.tileStride - a.squareColumns : a.tileStride
+                    guard count > 0, p + width <= end else { return nil }
+                    words[start + a.totalsWidth - 1] = UInt64(words.count - start)
+                    if count == 1, let compact = CompactTile.make(Double(bitPattern: old[p + 1]), tile: TileWord.index(old[p])) {
+                        words.append(compact)
+                    } else {
+                        words += old[p..<(p + width)]
+                    }
+                    p += width
+                }
+            } else {
+                words += old[from..<end]
+            }
+            EntityWords.setRegionLength(words.count - start, region: j, in: &words)
+            words[j >> 1] |= (field & EntityWords.tableFlag) << EntityWords.lengthShift(j)
+            from = end
+        }
+        guard from == old.count else { return nil }
+        return words
+    }
+
     /// An entity's words in version 3, its regions in creation order, with
     /// the regions in the plan's order; `nil` if inconsistent.
     static func reorder(_ old: UnsafeBufferPointer<UInt64>, creationOrder: [Int]) -> [UInt64]? {

@@ -28,12 +28,25 @@ struct Aggregator: Sendable, Equatable {
 
     /// Words of running totals at the start of a tile region: the count, then
     /// per column its own count (optional fields only), the compensated sum and,
-    /// for `stddev`, the compensated sum of squares; last, when the region has
-    /// single-event tiles (``squareColumns`` > 0), where its last tile starts.
+    /// for `stddev`, the compensated sum of squares; last, when its tiles are
+    /// not all one width (``keepsNewestTile``), where its newest tile starts.
     var totalsWidth: Int {
         guard case .tiles(let columns) = kind else { return 0 }
-        return 1 + columns.reduce(0) { $0 + $1.totalsWidth } + (squareColumns > 0 ? 1 : 0)
+        return 1 + columns.reduce(0) { $0 + $1.totalsWidth } + (keepsNewestTile ? 1 : 0)
     }
+
+    /// Whether a tile of one event may be kept in one word (``CompactTile``):
+    /// a tile region of one column of a required field, whose window has at
+    /// most ``CompactTile/maximumTiles`` tiles.
+    var compactsTiles: Bool {
+        guard case .tiles(let columns) = kind else { return false }
+        return columns.count == 1 && !columns[0].counted && tileCount <= CompactTile.maximumTiles
+    }
+
+    /// Whether a tile region's tiles come in several widths (one-event tiles
+    /// without sums of squares, or compact ones), so that its totals end with
+    /// where the newest tile starts: a new event in order is then O(1).
+    var keepsNewestTile: Bool { squareColumns > 0 || compactsTiles }
 
     /// Words per tile in a tile region: tile index and count packed in one word
     /// (see ``TileWord``), then per column its count (optional fields only), sum
@@ -87,7 +100,8 @@ struct TileColumn: Sendable, Equatable {
 /// A tile's index and event count packed in one word: the index in the high
 /// 44 bits (signed; event times are limited to ±2^43 ms so any tile index
 /// fits) and the count in the low 20 bits. A tile with more than 2^20 - 1
-/// events continues in a second entry with the same index.
+/// events continues in a second entry with the same index. A count of 0
+/// marks a ``CompactTile`` instead.
 enum TileWord {
     static let countBits: UInt64 = 20
     static let maximumCount: UInt64 = (1 << countBits) - 1
@@ -95,6 +109,55 @@ enum TileWord {
     @inline(__always) static func make(index: Int64, count: UInt64) -> UInt64 { UInt64(bitPattern: index << Int64(countBits)) | count }
     @inline(__always) static func index(_ word: UInt64) -> Int64 { Int64(bitPattern: word) >> Int64(countBits) }
     @inline(__always) static func count(_ word: UInt64) -> UInt64 { word & maximumCount }
+}
+
+/// A tile of one event in one word, in regions that allow it
+/// (``Aggregator/compactsTiles``): the event's value as a count of
+/// thousandths in the high 31 bits (signed), the low 13 bits of the tile
+/// index in the next 13, and 0 in the low 20 (a ``TileWord`` count, which
+/// is never 0 in a tile word).
+///
+/// Only a value that the thousandths give back bit for bit is kept this way
+/// (amounts in cents up to ±1,073,741.823, integers up to ±1,073,741): the
+/// tile's sum is then the event's value exactly, as in a tile word followed
+/// by its sum, and its sum of squares the square of that. Any other value
+/// takes the wide form. The tile index is read as an age relative to the
+/// entity's clock tile, modulo 2^13, as ``DistinctEntry`` does: tiles stay
+/// only inside the window (at most 2^12 tiles), and a clock that jumps by a
+/// whole window drops them all without looking.
+enum CompactTile {
+    static let tileBits: UInt64 = 13
+    static let tileMask: UInt64 = (1 << tileBits) - 1
+    static let maximumTiles: Int64 = 1 << (tileBits - 1)
+    static let valueShift: UInt64 = TileWord.countBits + tileBits
+    /// Thousandths of the largest magnitude kept (2^30: the value field is 31 bits, signed).
+    static let limit: Double = 1_073_741_824  // 2^30
+
+    @inline(__always) static func isCompact(_ word: UInt64) -> Bool { TileWord.count(word) == 0 }
+
+    /// The compact word for `value` at `tile`, or `nil` when the value does
+    /// not fit.
+    @inline(__always)
+    static func make(_ value: Double, tile: Int64) -> UInt64? {
+        let thousandths = (value * 1000).rounded()
+        // Also refuses NaN (no comparison holds) and infinities.
+        guard abs(thousandths) < limit else { return nil }
+        let m = Int64(thousandths)
+        // `==`, not bit patterns: -0.0 reads back as +0.0, which is what a
+        // wide tile's sum (0 + -0.0) holds too.
+        guard Double(m) / 1000 == value else { return nil }
+        return UInt64(bitPattern: m << Int64(valueShift)) | (UInt64(bitPattern: tile) & tileMask) << TileWord.countBits
+    }
+
+    /// The event's value, bit for bit (but for -0.0, which reads as +0.0).
+    @inline(__always)
+    static func value(_ word: UInt64) -> Double { Double(Int64(bitPattern: word) >> Int64(valueShift)) / 1000 }
+
+    /// The tile index, given the entity's clock tile (at or after it, by less than 2^13).
+    @inline(__always)
+    static func index(_ word: UInt64, clockTile: Int64) -> Int64 {
+        clockTile - Int64(bitPattern: (UInt64(bitPattern: clockTile) &- (word >> TileWord.countBits)) & tileMask)
+    }
 }
 
 /// An event filter resolved to a field index.
@@ -135,9 +198,13 @@ struct CompiledAggregator: Sendable {
     var columns: Range<Int>
     var totalsWidth: Int
     var tileStride: Int
-    /// Words of a tile holding one event; less than `tileStride` when the
-    /// region keeps sums of squares.
+    /// Words of a tile holding one event in a tile word; less than
+    /// `tileStride` when the region keeps sums of squares.
     var singleStride: Int
+    /// One-event tiles may be one word (``CompactTile``).
+    var compact: Bool
+    /// The totals end with where the newest tile starts (``Aggregator/keepsNewestTile``).
+    var keepsNewestTile: Bool
     /// The most words one event can add to the region.
     var growth: Int
 
@@ -168,6 +235,8 @@ struct CompiledAggregator: Sendable {
         totalsWidth = a.totalsWidth
         tileStride = a.tileStride
         singleStride = a.tileStride - a.squareColumns
+        compact = a.compactsTiles
+        keepsNewestTile = a.keepsNewestTile
         switch kind {
         case .tiles: growth = a.tileStride
         case .extremum: growth = 2

@@ -121,7 +121,7 @@ struct EntityWords {
                 switch a.kind {
                 case .tiles:
                     head = a.totalsWidth
-                    dropped = evictTiles(at: from, length: length, aggregator: a, kind: kind, before: start)
+                    dropped = evictTiles(at: from, length: length, aggregator: a, kind: kind, clockTile: clockTile, oldClock: oldClock)
                 case .distinct where a.packed:
                     head = 0
                     if oldClock == .min || clockTile - tileIndex(oldClock, a.step) >= a.tileCount {
@@ -163,20 +163,37 @@ struct EntityWords {
     }
 
     /// Words of the tile whose first word is `word`: a tile of one event has
-    /// no sums of squares.
+    /// no sums of squares, and a compact one is one word.
     @inline(__always)
     static func tileWidth(_ word: UInt64, _ a: CompiledAggregator) -> Int {
-        TileWord.count(word) == 1 ? a.singleStride : a.tileStride
+        let n = TileWord.count(word)
+        return n > 1 ? a.tileStride : n == 1 ? a.singleStride : 1
     }
 
-    /// Takes the tiles of the tile region at `offset` that are before `start`
-    /// out of its totals; returns how many words they take (still in place).
-    func evictTiles(at offset: Int, length: Int, aggregator a: CompiledAggregator, kind: KindProgram, before start: Int64) -> Int {
+    /// The index of the tile whose first word is `word`; `clockTile` is the
+    /// clock's tile (a ``CompactTile`` keeps only the index's low bits).
+    @inline(__always)
+    static func indexOfTile(_ word: UInt64, clockTile: Int64) -> Int64 {
+        CompactTile.isCompact(word) ? CompactTile.index(word, clockTile: clockTile) : TileWord.index(word)
+    }
+
+    /// Takes the tiles of the tile region at `offset` that left the window
+    /// ending at `clockTile` out of its totals; returns how many words they
+    /// take (still in place). `oldClock` is the clock before it moved.
+    func evictTiles(at offset: Int, length: Int, aggregator a: CompiledAggregator, kind: KindProgram, clockTile: Int64, oldClock: Int64) -> Int {
         let totals = a.totalsWidth
         let first = offset + totals
         let end = offset + length
+        guard end > first else { return 0 }
+        let start = clockTile - a.tileCount + 1
         var p = first
-        while p < end && TileWord.index(words[p]) < start { p += Self.tileWidth(words[p], a) }
+        if a.compact && oldClock < start * a.step {
+            // The old clock's tile, and so every tile, is before the window:
+            // drop them unread, as a compact tile's age may have wrapped.
+            p = end
+        } else {
+            while p < end && Self.indexOfTile(words[p], clockTile: clockTile) < start { p += Self.tileWidth(words[p], a) }
+        }
         guard p > first else { return 0 }
         if p == end {
             // Empty window: reset the totals exactly rather than subtract.
@@ -185,6 +202,15 @@ struct EntityWords {
         }
         var tile = first
         while tile < p {
+            if CompactTile.isCompact(words[tile]) {
+                // One column, of a required field: its sum at 1, squares at 3.
+                let v = CompactTile.value(words[tile])
+                setDouble(offset, double(offset) - 1)
+                compensatedAdd(at: offset + 1, -v)
+                if a.singleStride < a.tileStride { compensatedAdd(at: offset + 3, -(v * v)) }
+                tile += 1
+                continue
+            }
             let single = TileWord.count(words[tile]) == 1
             setDouble(offset, double(offset) - Double(TileWord.count(words[tile])))
             var to = offset + 1
@@ -209,7 +235,7 @@ struct EntityWords {
             }
             tile = from
         }
-        if a.singleStride < a.tileStride { words[offset + totals - 1] -= UInt64(p - first) }
+        if a.keepsNewestTile { words[offset + totals - 1] -= UInt64(p - first) }
         return p - first
     }
 
@@ -244,7 +270,7 @@ struct EntityWords {
         guard k > clockTile - a.tileCount else { return }  // older than the window: never visible again
         switch a.kind {
         case .tiles:
-            addToTiles(event, tile: k, region: j, offset: offset, aggregator: a, kind: kind)
+            addToTiles(event, tile: k, clockTile: clockTile, region: j, offset: offset, aggregator: a, kind: kind)
         case .extremum:
             let value = event.numbers[a.field]
             if !value.isNaN { addExtremum(value == 0 ? 0 : value, tile: k, region: j, offset: offset, isMaximum: a.isMaximum) }
@@ -262,7 +288,7 @@ struct EntityWords {
         }
     }
 
-    mutating func addToTiles(_ event: EventFields, tile k: Int64, region j: Int, offset: Int, aggregator a: CompiledAggregator, kind: KindProgram) {
+    mutating func addToTiles(_ event: EventFields, tile k: Int64, clockTile: Int64, region j: Int, offset: Int, aggregator a: CompiledAggregator, kind: KindProgram) {
         let totals = a.totalsWidth
         let first = offset + totals
         let end = offset + regionLength(j)
@@ -270,7 +296,7 @@ struct EntityWords {
         // tile for k goes (`position`).
         var found = -1
         var position = first
-        if a.singleStride == a.tileStride {
+        if !a.keepsNewestTile {
             // Tiles of one width: search back from the newest.
             let stride = a.tileStride
             var p = end
@@ -281,12 +307,12 @@ struct EntityWords {
             // The region's last word of totals says where the newest tile
             // starts: an event in order is O(1); an older one walks forward.
             let last = offset + Int(truncatingIfNeeded: words[first - 1])
-            if TileWord.index(words[last]) <= k {
+            if Self.indexOfTile(words[last], clockTile: clockTile) <= k {
                 found = last
                 position = end
             } else {
                 var p = first
-                while TileWord.index(words[p]) <= k {
+                while Self.indexOfTile(words[p], clockTile: clockTile) <= k {
                     found = p
                     p += Self.tileWidth(words[p], a)
                 }
@@ -294,16 +320,37 @@ struct EntityWords {
             }
         }
         var tile: Int
-        if found >= 0 && TileWord.index(words[found]) == k && TileWord.count(words[found]) < TileWord.maximumCount {
+        if found >= 0 && Self.indexOfTile(words[found], clockTile: clockTile) == k && TileWord.count(words[found]) < TileWord.maximumCount {
             tile = found
-            if TileWord.count(words[tile]) == 1 && a.singleStride < a.tileStride { widen(tile: tile, region: j, offset: offset, aggregator: a, kind: kind) }
+            let n = TileWord.count(words[tile])
+            if n == 0 {
+                widenCompact(tile: tile, index: k, region: j, offset: offset, aggregator: a)
+            } else if n == 1 && a.singleStride < a.tileStride {
+                widen(tile: tile, region: j, offset: offset, aggregator: a, kind: kind)
+            }
         } else {
             tile = position
-            insertWords(a.singleStride, at: tile, region: j)
-            words[tile] = TileWord.make(index: k, count: 0)
-            if a.singleStride < a.tileStride {
+            var width = a.singleStride
+            let compactWord = a.compact ? CompactTile.make(event.numbers[kind.columns[a.columns.lowerBound].field], tile: k) : nil
+            if let compactWord {
+                width = 1
+                insertWords(1, at: tile, region: j)
+                words[tile] = compactWord
+            } else {
+                insertWords(a.singleStride, at: tile, region: j)
+                words[tile] = TileWord.make(index: k, count: 0)
+            }
+            if a.keepsNewestTile {
                 // The newest tile is either this one or has moved up by its width.
-                if tile == end { words[first - 1] = UInt64(tile - offset) } else { words[first - 1] += UInt64(a.singleStride) }
+                if tile == end { words[first - 1] = UInt64(tile - offset) } else { words[first - 1] += UInt64(width) }
+            }
+            if compactWord != nil {
+                // One column, of a required field (so not NaN): its sum at 1, squares at 3.
+                let v = event.numbers[kind.columns[a.columns.lowerBound].field]
+                setDouble(offset, double(offset) + 1)
+                compensatedAdd(at: offset + 1, v)
+                if a.singleStride < a.tileStride { compensatedAdd(at: offset + 3, v * v) }
+                return
             }
         }
         let single = TileWord.count(words[tile]) == 0
@@ -333,6 +380,20 @@ struct EntityWords {
             to += column.squares ? 4 : 2
             from += column.squares && !single ? 2 : 1
         }
+    }
+
+    /// Turns the ``CompactTile`` at `tile` (of index `k`) into a tile word
+    /// of count 1 and its full width of sums (the sum of squares the square
+    /// of its sum), before a second event joins it.
+    mutating func widenCompact(tile: Int, index k: Int64, region j: Int, offset: Int, aggregator a: CompiledAggregator) {
+        let first = offset + a.totalsWidth
+        let last = offset + Int(truncatingIfNeeded: words[first - 1])
+        let v = CompactTile.value(words[tile])
+        insertWords(a.tileStride - 1, at: tile + 1, region: j)
+        if last > tile { words[first - 1] += UInt64(a.tileStride - 1) }
+        words[tile] = TileWord.make(index: k, count: 1)
+        setDouble(tile + 1, v)
+        if a.tileStride > 2 { setDouble(tile + 2, v * v) }
     }
 
     /// Gives a one-event tile its sums of squares (each the square of its

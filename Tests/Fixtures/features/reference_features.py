@@ -8,7 +8,7 @@ force: every entity keeps the full list of events applied to it, and each window
 is recomputed from that list for every event. Nothing here shares code with the
 Swift implementation; only the written semantics.
 
-    python3 reference_features.py --out DIR [--events N] [--seed S]
+    python3 reference_features.py --out DIR [--events N] [--seed S] [--odd-amounts F]
 
 writes DIR/osprey.yaml, DIR/events.jsonl and DIR/expected.csv.
 """
@@ -101,7 +101,12 @@ def rfc3339(ms):
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def generate(n, seed):
+def odd_amount(rng):
+    """An amount that thousandths do not hold exactly: more decimals, or too large."""
+    return rng.choice([round(rng.uniform(0, 100), 6), round(rng.uniform(1.1e6, 5e7), 2), 1e-9, 0.1 + 0.2, -rng.uniform(0, 10)])
+
+
+def generate(n, seed, odd_amounts=0.0):
     rng = random.Random(seed)
     t = BASE
     lines = []
@@ -129,6 +134,8 @@ def generate(n, seed):
             ev["event_time"] = rfc3339(et)
         if rng.random() < 0.05:
             ev["amount"] = rng.choice([0.0, 1e6, 0.01])
+        if odd_amounts and rng.random() < odd_amounts:
+            ev["amount"] = odd_amount(rng)
         line = json.dumps(ev, separators=(",", ":"))
         if rng.random() < 0.01:
             line = rng.choice([line[: len(line) // 2], line.replace('"amount":', '"amount":"x"'), "{}", line.replace("}", ',"x":NaN}')])
@@ -261,10 +268,12 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--events", type=int, default=6000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--odd-amounts", type=float, default=0.0,
+                    help="share of amounts replaced by values a compact tile cannot hold (more than 3 decimals, over 1,073,741)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     write_config(os.path.join(args.out, "osprey.yaml"))
-    lines = generate(args.events, args.seed)
+    lines = generate(args.events, args.seed, args.odd_amounts)
     open(os.path.join(args.out, "events.jsonl"), "w").write("\n".join(lines) + "\n")
     rows = compute(lines)
     with open(os.path.join(args.out, "expected.csv"), "w") as f:
