@@ -113,9 +113,10 @@ struct CheckpointTests {
     }
 
     /// An entity's words as version 4 kept them: every tile in a tile word
-    /// (a compact tile becomes a tile word of count 1 and its sum), and a
-    /// newest-tile word only in tile regions with sums of squares. Written
-    /// from the layout's description, not with the codec's converter.
+    /// (a compact tile becomes a tile word of count 1 and its sum), a
+    /// newest-tile word only in tile regions with sums of squares, and
+    /// (tile, value) pairs in min/max queues. Written from the layout's
+    /// description, not with the codec's converter.
     static func version4Words(_ words: [UInt64], clock: Int64, kind: EntityKind) -> [UInt64] {
         let header = EntityWords.headerWords(regions: kind.aggregators.count)
         var out = [UInt64](repeating: 0, count: header)
@@ -126,6 +127,23 @@ struct CheckpointTests {
             let region = Array(words[offset..<(offset + length)])
             offset += length
             var converted = region
+            let clockTile = a.step == 0 ? 0 : clock >= 0 ? clock / a.step : (clock - a.step + 1) / a.step
+            if a.packsExtremum {
+                // One word (low bit 1: thousandths above 20 bits of tile) or
+                // three (tile << 1, value, tile << 1).
+                converted = []
+                var p = 0
+                while p < region.count {
+                    if region[p] & 1 == 1 {
+                        let tile = clockTile - Int64((UInt64(bitPattern: clockTile) &- (region[p] >> 1)) & 0xFFFFF)
+                        converted += [UInt64(bitPattern: tile), (Double(Int64(bitPattern: region[p]) >> 21) / 1000).bitPattern]
+                        p += 1
+                    } else {
+                        converted += [UInt64(bitPattern: Int64(bitPattern: region[p]) >> 1), region[p + 1]]
+                        p += 3
+                    }
+                }
+            }
             if a.compactsTiles {
                 let squares = a.squareColumns > 0
                 let totals = a.totalsWidth
@@ -137,7 +155,6 @@ struct CheckpointTests {
                         // A compact tile: thousandths in the top 31 bits, the
                         // tile's low 13 bits below them.
                         let value = Double(Int64(bitPattern: word) >> 33) / 1000
-                        let clockTile = clock >= 0 ? clock / a.step : (clock - a.step + 1) / a.step
                         let tile = clockTile - Int64((UInt64(bitPattern: clockTile) &- (word >> 20)) & 0x1FFF)
                         if squares { converted[totals - 1] = UInt64(converted.count) }
                         converted += [UInt64(bitPattern: tile << 20) | 1, value.bitPattern]
@@ -202,16 +219,21 @@ struct CheckpointTests {
         #expect(CheckpointCodec.version == 5)
     }
 
-    @Test("a version-4 checkpoint, every tile in a tile word, is read into this build's compact tiles")
-    func readsVersion4() throws {
+    @Test("a version-4 checkpoint, every tile in a tile word and min/max entries in pairs, is read into this build's compact forms",
+          arguments: ["events.jsonl", "odd-amounts/events.jsonl"])
+    func readsVersion4(events: String) throws {
         // The fixture's card kind has tile regions that compact with sums of
-        // squares (24 h mean and stddev) and without (10 min sum); its
-        // merchant kind one of an optional field (tip), which never compacts.
+        // squares (24 h mean and stddev) and without (10 min sum), and min/max
+        // queues packed (1 h at 1 min) and not (1 h exact); its merchant kind
+        // a tile region of an optional field (tip), which never compacts.
+        // odd-amounts adds values that take the wide forms.
         let plan = try FeatureFixtures.plan()
         #expect(plan.kinds.contains { $0.aggregators.contains { $0.compactsTiles && $0.squareColumns > 0 } })
         #expect(plan.kinds.contains { $0.aggregators.contains { $0.compactsTiles && $0.squareColumns == 0 } })
+        #expect(plan.kinds.contains { $0.aggregators.contains(where: \.packsExtremum) })
+        #expect(plan.kinds.contains { $0.aggregators.contains { if case .extremum = $0.kind { return !$0.packsExtremum }; return false } })
         var state = PartitionState(plan: plan)
-        _ = FeatureFixtures.stream(try FeatureFixtures.lines(), plan: plan, state: &state)
+        _ = FeatureFixtures.stream(try FeatureFixtures.lines(FeatureFixtures.referenceDirectory.appendingPathComponent(events).path), plan: plan, state: &state)
         let bytes = Self.legacyCheckpoint(state, plan: plan, version: 4, metadata: metadata(plan, offset: 6_000))
         let (_, restored, summary) = try CheckpointCodec.decode(bytes, plan: plan)
         #expect(summary.version == 4)

@@ -302,6 +302,74 @@ struct FeatureSemanticsTests {
                 "two compact tiles of one word each")
     }
 
+    @Test("min and max queues of one- and three-word entries stay exact through late events", arguments: [false, true])
+    func extremumQueuesUnderDisorder(oddValues: Bool) throws {
+        // 10 tiles of 1 s, events up to 8 s late, checked against a brute
+        // force over the events each window holds. With `oddValues` a third
+        // of the values take three words, so both widths mix in the queues.
+        let yaml = FeatureFixtures.config(
+            """
+                  - {name: hi, entity: card_id, aggregation: max, field: amount, window: 10s, resolution: 1s}
+                  - {name: lo, entity: card_id, aggregation: min, field: amount, window: 10s, resolution: 1s}
+            """,
+            extra: "    allowed_lateness: 1h\n")
+        let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
+        #expect(plan.kinds[0].program.compiled[0].packed && plan.kinds[0].program.compiled[1].packed)
+        var random: UInt64 = 11
+        func next(_ n: UInt64) -> UInt64 {
+            random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return (random >> 33) % n
+        }
+        var lines: [[UInt8]] = []
+        var times: [Int64] = []
+        var values: [Double] = []
+        var clock: Int64 = 0
+        for i in 0..<4_000 {
+            clock += Int64(next(700))
+            let t = clock - Int64(next(4) == 0 ? next(8_000) : 0)
+            var value = Double(Int64(next(2_000)) - 1_000) / 10
+            if oddValues && next(3) == 0 { value = next(2) == 0 ? value + 0.0001 : value * 1e12 }
+            times.append(t)
+            values.append(value)
+            lines.append(Array(#"{"event_id":"e\#(i)","event_time":\#(1_000_000_000 + t),"card_id":"c","amount":\#(value)}"#.utf8))
+        }
+        var state = PartitionState(plan: plan)
+        let vectors = FeatureFixtures.stream(lines, plan: plan, state: &state).map(\.vector.values)
+        var held: [(tile: Int64, value: Double)] = []
+        var seen = Int64.min
+        var mismatches = 0
+        for (i, t) in times.enumerated() {
+            seen = max(seen, t)
+            let newest = (1_000_000_000 + seen) / 1_000
+            let tile = (1_000_000_000 + t) / 1_000
+            if tile > newest - 10 { held.append((tile, values[i])) }
+            held.removeAll { $0.tile <= newest - 10 }
+            let got = vectors[i]
+            if got[0] != held.map(\.value).max()! || got[1] != held.map(\.value).min()! { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+    }
+
+    @Test("one-word min/max entries stay exact across an idle gap longer than their 20-bit tile counter")
+    func packedExtremumAcrossLongGaps() throws {
+        // 10 s at 1 ms is 10,000 tiles: one-word entries with the tile modulo
+        // 2^20. A gap of 2^20 + 3 ms would bring the old maximum back.
+        let yaml = FeatureFixtures.config(
+            "      - {name: hi, entity: card_id, aggregation: max, field: amount, window: 10s, resolution: exact}",
+            extra: "    entity_ttl: 30d\n")
+        let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
+        #expect(plan.kinds[0].program.compiled[0].packed)
+        var state = PartitionState(plan: plan)
+        let gap: Int64 = (1 << 20) + 3
+        let events: [(Int64, Double)] = [(0, 9), (9_999, 5), (9_999 + gap, 1), (9_999 + gap + 9_999, 2), (9_999 + gap + 20_000, 0.5)]
+        let lines = events.enumerated().map { i, e in
+            Array(#"{"event_id":"e\#(i)","event_time":\#(1_000_000 + e.0),"card_id":"c","amount":\#(e.1)}"#.utf8)
+        }
+        let maxima = FeatureFixtures.stream(lines, plan: plan, state: &state).map { $0.vector.values[0] }
+        #expect(maxima == [9, 9, 1, 2, 0.5])
+        #expect(state.tables[0].entity("c")?.words.count == EntityWords.headerWords(regions: 1) + 1, "one one-word entry")
+    }
+
     @Test("a compact tile holds exactly the values its thousandths give back")
     func compactTileValues() throws {
         var random: UInt64 = 3

@@ -71,8 +71,9 @@ public enum CheckpointCodec {
     /// The format version written. 5: a tile of one event may be one word
     /// (``CompactTile``) in a tile region of one column of a required field
     /// whose window has at most 2^12 tiles, and such a region's totals end
-    /// with where its newest tile starts, also without sums of squares;
-    /// version 4 is converted on restore. 4: an entity's regions in the plan's order,
+    /// with where its newest tile starts, also without sums of squares; a
+    /// `min`/`max` queue of a window of at most 2^19 tiles keeps
+    /// ``ExtremumEntry``s. Version 4 is converted on restore. 4: an entity's regions in the plan's order,
     /// `distinct` aggregators first (see ``EntityKindBuilder/finish()``); a
     /// `distinct` region of more than ``DistinctTable/listLimit`` values may
     /// be a hash table, marked by the top bit of its length. Versions 2 and 3
@@ -159,8 +160,8 @@ public enum CheckpointCodec {
             // Versions 2 and 3 kept the regions in creation order.
             let inCreationOrder = aggregators.map { a in creationOrder.indices.map { c in a[creationOrder.firstIndex(of: c)!] } }
             let headerWords = EntityWords.headerWords(regions: aggregators?.count ?? 0)
-            // Version 4 kept every tile in a tile word.
-            let compactsTiles = version <= 4 && (aggregators?.contains { $0.compactsTiles } ?? false)
+            // Version 4 kept every tile in a tile word and every min/max entry in two words.
+            let compactsTiles = version <= 4 && (aggregators?.contains { $0.compactsTiles || $0.packsExtremum } ?? false)
             for _ in 0..<Int(n) {
                 let keyRange = try reader.take(Int(try reader.u16()))
                 let clock = try reader.i64()
@@ -217,8 +218,9 @@ extension CheckpointCodec {
     /// An entity's words in version 4 as version 5 keeps them: in tile
     /// regions that may hold ``CompactTile``s, a tile of one event whose sum
     /// fits is one word, and the totals end with where the newest tile
-    /// starts (version 4 had that word only with sums of squares); `nil` if
-    /// inconsistent.
+    /// starts (version 4 had that word only with sums of squares); and a
+    /// `min`/`max` queue of a short enough window holds ``ExtremumEntry``s
+    /// instead of (tile, value) pairs. `nil` if inconsistent.
     static func convertFromVersion4(_ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator]) -> [UInt64]? {
         let k = aggregators.count
         let header = EntityWords.headerWords(regions: k)
@@ -249,6 +251,16 @@ extension CheckpointCodec {
                         words += old[p..<(p + width)]
                     }
                     p += width
+                }
+            } else if a.packsExtremum {
+                guard length % 2 == 0 else { return nil }
+                for e in stride(from: from, to: end, by: 2) {
+                    let tile = Int64(bitPattern: old[e])
+                    if let compact = ExtremumEntry.compact(Double(bitPattern: old[e + 1]), tile: tile) {
+                        words.append(compact)
+                    } else {
+                        words += [ExtremumEntry.tileWord(tile), old[e + 1], ExtremumEntry.tileWord(tile)]
+                    }
                 }
             } else {
                 words += old[from..<end]

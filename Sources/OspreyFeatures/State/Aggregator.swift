@@ -68,6 +68,14 @@ struct Aggregator: Sendable, Equatable {
     /// tiles for that.
     var packsDistinct: Bool { tileCount <= DistinctEntry.maximumPackedTiles }
 
+    /// Whether an `extremum` region keeps ``ExtremumEntry``s (one word, or
+    /// three for a value that does not fit); (tile, value) pairs when the
+    /// window has too many tiles for that.
+    var packsExtremum: Bool {
+        guard case .extremum = kind else { return false }
+        return tileCount <= ExtremumEntry.maximumPackedTiles
+    }
+
     var isDistinct: Bool {
         if case .distinct = kind { return true }
         return false
@@ -117,7 +125,7 @@ enum TileWord {
 /// index in the next 13, and 0 in the low 20 (a ``TileWord`` count, which
 /// is never 0 in a tile word).
 ///
-/// Only a value that the thousandths give back bit for bit is kept this way
+/// Only a value that its thousandths give back bit for bit is kept this way
 /// (amounts in cents up to ±1,073,741.823, integers up to ±1,073,741): the
 /// tile's sum is then the event's value exactly, as in a tile word followed
 /// by its sum, and its sum of squares the square of that. Any other value
@@ -139,25 +147,83 @@ enum CompactTile {
     /// not fit.
     @inline(__always)
     static func make(_ value: Double, tile: Int64) -> UInt64? {
-        let thousandths = (value * 1000).rounded()
-        // Also refuses NaN (no comparison holds) and infinities.
-        guard abs(thousandths) < limit else { return nil }
-        let m = Int64(thousandths)
-        // `==`, not bit patterns: -0.0 reads back as +0.0, which is what a
-        // wide tile's sum (0 + -0.0) holds too.
-        guard Double(m) / 1000 == value else { return nil }
+        guard let m = Thousandths.of(value, below: limit) else { return nil }
         return UInt64(bitPattern: m << Int64(valueShift)) | (UInt64(bitPattern: tile) & tileMask) << TileWord.countBits
     }
 
     /// The event's value, bit for bit (but for -0.0, which reads as +0.0).
     @inline(__always)
-    static func value(_ word: UInt64) -> Double { Double(Int64(bitPattern: word) >> Int64(valueShift)) / 1000 }
+    static func value(_ word: UInt64) -> Double { Thousandths.value(Int64(bitPattern: word) >> Int64(valueShift)) }
 
     /// The tile index, given the entity's clock tile (at or after it, by less than 2^13).
     @inline(__always)
     static func index(_ word: UInt64, clockTile: Int64) -> Int64 {
         clockTile - Int64(bitPattern: (UInt64(bitPattern: clockTile) &- (word >> TileWord.countBits)) & tileMask)
     }
+}
+
+/// A value as a whole number of thousandths, where that number gives it back
+/// exactly: decimals of up to three places as the decoder reads them (the
+/// nearest double to the decimal is the quotient of two exact doubles, one
+/// rounding), and integers.
+enum Thousandths {
+    /// `value`'s thousandths if they give it back (-0.0 as +0.0) and their
+    /// magnitude is below `limit`; `nil` for any other value, NaN and the
+    /// infinities included.
+    @inline(__always)
+    static func of(_ value: Double, below limit: Double) -> Int64? {
+        let thousandths = (value * 1000).rounded()
+        guard abs(thousandths) < limit else { return nil }
+        let m = Int64(thousandths)
+        // `==`, not bit patterns: -0.0 comes back as +0.0, which is what a
+        // wide tile's sum (0 + -0.0) holds too.
+        guard Double(m) / 1000 == value else { return nil }
+        return m
+    }
+
+    @inline(__always)
+    static func value(_ thousandths: Int64) -> Double { Double(thousandths) / 1000 }
+}
+
+/// An entry of a `min` or `max` queue (see ``EntityWords/addPackedExtremum``)
+/// in a window of at most 2^19 tiles: one word when its value fits, the
+/// value's thousandths in the high 43 bits (signed), the low 20 bits of its
+/// tile index, then a 1; otherwise three words, the whole tile index shifted
+/// left by one (so the low bit is 0), the value, and the tile word again. The
+/// queue can thus be read from either end. As in ``DistinctEntry``, a
+/// one-word entry's tile is an age relative to the clock's tile, modulo 2^20.
+enum ExtremumEntry {
+    static let tileBits: UInt64 = 20
+    static let tileMask: UInt64 = (1 << tileBits) - 1
+    static let maximumPackedTiles: Int64 = 1 << (tileBits - 1)
+    static let valueShift: UInt64 = tileBits + 1
+    /// 2^42: the value field is 43 bits, signed.
+    static let limit: Double = 4_398_046_511_104
+
+    /// The one-word entry for `value` at `tile`, or `nil` when the value does not fit.
+    @inline(__always)
+    static func compact(_ value: Double, tile: Int64) -> UInt64? {
+        guard let m = Thousandths.of(value, below: limit) else { return nil }
+        return UInt64(bitPattern: m << Int64(valueShift)) | (UInt64(bitPattern: tile) & tileMask) << 1 | 1
+    }
+
+    @inline(__always) static func isCompact(_ word: UInt64) -> Bool { word & 1 != 0 }
+    /// The first and last word of a three-word entry.
+    @inline(__always) static func tileWord(_ tile: Int64) -> UInt64 { UInt64(bitPattern: tile << 1) }
+    /// Words of the entry whose first (or last) word is `word`.
+    @inline(__always) static func width(_ word: UInt64) -> Int { isCompact(word) ? 1 : 3 }
+
+    /// The tile of the entry whose first (or last) word is `word`, given the clock's tile.
+    @inline(__always)
+    static func tile(_ word: UInt64, clockTile: Int64) -> Int64 {
+        isCompact(word)
+            ? clockTile - Int64(bitPattern: (UInt64(bitPattern: clockTile) &- (word >> 1)) & tileMask)
+            : Int64(bitPattern: word) >> 1
+    }
+
+    /// A one-word entry's value.
+    @inline(__always)
+    static func value(_ word: UInt64) -> Double { Thousandths.value(Int64(bitPattern: word) >> Int64(valueShift)) }
 }
 
 /// An event filter resolved to a field index.
@@ -188,7 +254,8 @@ struct CompiledAggregator: Sendable {
     /// The field read by `extremum`, `distinct` and `last`.
     var field: Int
     var isMaximum: Bool
-    /// A `distinct` region of one-word entries (``Aggregator/packsDistinct``).
+    /// A `distinct` region of one-word entries (``Aggregator/packsDistinct``),
+    /// or an `extremum` one of ``ExtremumEntry``s (``Aggregator/packsExtremum``).
     var packed: Bool
     var step: Int64
     var tileCount: Int64
@@ -227,7 +294,7 @@ struct CompiledAggregator: Sendable {
             field = f
             isMaximum = false
         }
-        packed = kind == .distinct && a.packsDistinct
+        packed = (kind == .distinct && a.packsDistinct) || a.packsExtremum
         step = a.step
         tileCount = a.tileCount
         self.filter = filter
@@ -239,7 +306,7 @@ struct CompiledAggregator: Sendable {
         keepsNewestTile = a.keepsNewestTile
         switch kind {
         case .tiles: growth = a.tileStride
-        case .extremum: growth = 2
+        case .extremum: growth = packed ? 3 : 2
         // A packed list adds one word; a table's (tile, count) pair and its
         // growth are counted apart (``EntityWords/extraGrowth(kind:)``).
         case .distinct: growth = packed ? 1 : 2

@@ -134,6 +134,17 @@ struct EntityWords {
                     }
                 case .distinct where isTable(j):
                     (head, dropped) = evictTable(at: from, length: length, region: j, clockTile: clockTile, tileCount: a.tileCount, wide: true)
+                case .extremum where a.packed:
+                    head = 0
+                    if oldClock < start * a.step {
+                        // Every entry is before the window (and a one-word
+                        // entry's age may have wrapped): drop them unread.
+                        dropped = length
+                    } else {
+                        while dropped < length && ExtremumEntry.tile(words[from + dropped], clockTile: clockTile) < start {
+                            dropped += ExtremumEntry.width(words[from + dropped])
+                        }
+                    }
                 case .extremum, .distinct:
                     head = 0
                     var m = 0
@@ -273,7 +284,12 @@ struct EntityWords {
             addToTiles(event, tile: k, clockTile: clockTile, region: j, offset: offset, aggregator: a, kind: kind)
         case .extremum:
             let value = event.numbers[a.field]
-            if !value.isNaN { addExtremum(value == 0 ? 0 : value, tile: k, region: j, offset: offset, isMaximum: a.isMaximum) }
+            guard !value.isNaN else { return }
+            if a.packed {
+                addPackedExtremum(value == 0 ? 0 : value, tile: k, clockTile: clockTile, region: j, offset: offset, isMaximum: a.isMaximum)
+            } else {
+                addExtremum(value == 0 ? 0 : value, tile: k, region: j, offset: offset, isMaximum: a.isMaximum)
+            }
         case .distinct:
             guard event.present[a.field] else { return }
             if isTable(j) {
@@ -439,6 +455,50 @@ struct EntityWords {
         insertWords(2, at: offset + 2 * i, region: j)
         words[offset + 2 * i] = UInt64(bitPattern: k)
         setDouble(offset + 2 * i + 1, v)
+    }
+
+    /// ``addExtremum(_:tile:region:offset:isMaximum:)`` for a queue of
+    /// ``ExtremumEntry``s, which are one or three words: it is walked back
+    /// from its newest entry, each entry's last word giving its width.
+    mutating func addPackedExtremum(_ v: Double, tile k: Int64, clockTile: Int64, region j: Int, offset: Int, isMaximum: Bool) {
+        @inline(__always) func dominates(_ a: Double, _ b: Double) -> Bool { isMaximum ? a >= b : a <= b }
+        @inline(__always) func start(before end: Int) -> Int { end - ExtremumEntry.width(words[end - 1]) }
+        @inline(__always) func value(at p: Int) -> Double {
+            ExtremumEntry.isCompact(words[p]) ? ExtremumEntry.value(words[p]) : double(p + 1)
+        }
+        let end = offset + regionLength(j)
+        // The first entry of a later tile than k (or the end).
+        var later = end
+        while later > offset {
+            let p = start(before: later)
+            if ExtremumEntry.tile(words[p], clockTile: clockTile) <= k { break }
+            later = p
+        }
+        if later < end && dominates(value(at: later), v) { return }
+        if later > offset {
+            let p = start(before: later)
+            if ExtremumEntry.tile(words[p], clockTile: clockTile) == k && dominates(value(at: p), v) { return }
+        }
+        var i = later
+        while i > offset {
+            let p = start(before: i)
+            if !dominates(v, value(at: p)) { break }
+            i = p
+        }
+        let compact = ExtremumEntry.compact(v, tile: k)
+        let width = compact == nil ? 3 : 1
+        if later - i > width {
+            removeWords((i + width)..<later, region: j)
+        } else if later - i < width {
+            insertWords(width - (later - i), at: later, region: j)
+        }
+        if let compact {
+            words[i] = compact
+        } else {
+            words[i] = ExtremumEntry.tileWord(k)
+            setDouble(i + 1, v)
+            words[i + 2] = ExtremumEntry.tileWord(k)
+        }
     }
 
     /// Adds value `h` seen at tile `k` to a list of (tile, hash) entries,
@@ -768,7 +828,10 @@ struct EntityWords {
             let squares = double(offset + read.column + 2) + double(offset + read.column + 3)
             return (Swift.max(0, (squares - sum * sum / n) / n)).squareRoot()
         case .extremum:
-            return regionLength(read.aggregator) == 0 ? .nan : double(offset + 1)
+            // The front entry: (tile, value), or an ``ExtremumEntry`` when
+            // `column` is 1, whose value is the word itself or the next one.
+            guard regionLength(read.aggregator) > 0 else { return .nan }
+            return read.column == 1 && ExtremumEntry.isCompact(words[offset]) ? ExtremumEntry.value(words[offset]) : double(offset + 1)
         case .distinct:
             return isTable(read.aggregator) ? Double(words[offset]) : Double(regionLength(read.aggregator) / read.column)
         case .last:
@@ -787,7 +850,8 @@ struct FeatureRead: Sendable, Equatable {
     var aggregator: Int
     var operation: Operation
     /// For sum/mean/stddev: the word offset of the column's sum within the
-    /// totals; for distinct: the words per value (1 or 2).
+    /// totals; for distinct: the words per value (1 or 2); for extremum: 1
+    /// for a queue of ``ExtremumEntry``s, 2 for (tile, value) pairs.
     var column: Int
     /// For mean/stddev: the word offset of the count of the column's values
     /// (0, the aggregator's count, when the field is required).
