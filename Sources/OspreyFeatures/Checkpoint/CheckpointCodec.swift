@@ -73,7 +73,8 @@ public enum CheckpointCodec {
     /// whose window has at most 2^12 tiles, and such a region's totals end
     /// with where its newest tile starts, also without sums of squares; a
     /// `min`/`max` queue of a window of at most 2^19 tiles keeps
-    /// ``ExtremumEntry``s. Version 4 is converted on restore. 4: an entity's regions in the plan's order,
+    /// ``ExtremumEntry``s; version 4 is converted on restore.
+    /// 4: an entity's regions in the plan's order,
     /// `distinct` aggregators first (see ``EntityKindBuilder/finish()``); a
     /// `distinct` region of more than ``DistinctTable/listLimit`` values may
     /// be a hash table, marked by the top bit of its length. Versions 2 and 3
@@ -161,7 +162,7 @@ public enum CheckpointCodec {
             let inCreationOrder = aggregators.map { a in creationOrder.indices.map { c in a[creationOrder.firstIndex(of: c)!] } }
             let headerWords = EntityWords.headerWords(regions: aggregators?.count ?? 0)
             // Version 4 kept every tile in a tile word and every min/max entry in two words.
-            let compactsTiles = version <= 4 && (aggregators?.contains { $0.compactsTiles || $0.packsExtremum } ?? false)
+            let compactsValues = version <= 4 && (aggregators?.contains { $0.compactsTiles || $0.packsExtremum } ?? false)
             for _ in 0..<Int(n) {
                 let keyRange = try reader.take(Int(try reader.u16()))
                 let clock = try reader.i64()
@@ -174,7 +175,7 @@ public enum CheckpointCodec {
                     withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(count, 1)) { buffer in
                         UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[wordRange]))
                         let key = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[keyRange])
-                        if version <= 3 || compactsTiles {
+                        if version <= 3 || compactsValues {
                             var old = Array(UnsafeBufferPointer(rebasing: buffer[0..<count]))
                             if version == 2 {
                                 guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion2($0, aggregators: inCreationOrder!) }) else { return false }
@@ -184,7 +185,7 @@ public enum CheckpointCodec {
                                 guard let reordered = old.withUnsafeBufferPointer({ Self.reorder($0, creationOrder: creationOrder) }) else { return false }
                                 old = reordered
                             }
-                            if compactsTiles {
+                            if compactsValues {
                                 guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion4($0, aggregators: aggregators) }) else { return false }
                                 old = converted
                             }

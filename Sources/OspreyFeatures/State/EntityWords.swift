@@ -347,7 +347,9 @@ struct EntityWords {
         } else {
             tile = position
             var width = a.singleStride
-            let compactWord = a.compact ? CompactTile.make(event.numbers[kind.columns[a.columns.lowerBound].field], tile: k) : nil
+            // One column, of a required field: its sum at 1 in the totals, squares at 3.
+            let v = a.compact ? event.numbers[kind.columns[a.columns.lowerBound].field] : .nan
+            let compactWord = a.compact ? CompactTile.make(v, tile: k) : nil
             if let compactWord {
                 width = 1
                 insertWords(1, at: tile, region: j)
@@ -361,8 +363,6 @@ struct EntityWords {
                 if tile == end { words[first - 1] = UInt64(tile - offset) } else { words[first - 1] += UInt64(width) }
             }
             if compactWord != nil {
-                // One column, of a required field (so not NaN): its sum at 1, squares at 3.
-                let v = event.numbers[kind.columns[a.columns.lowerBound].field]
                 setDouble(offset, double(offset) + 1)
                 compensatedAdd(at: offset + 1, v)
                 if a.singleStride < a.tileStride { compensatedAdd(at: offset + 3, v * v) }
