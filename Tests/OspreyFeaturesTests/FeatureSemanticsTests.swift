@@ -236,37 +236,15 @@ struct FeatureSemanticsTests {
             """,
             extra: "    allowed_lateness: 1h\n")
         let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
-        var random: UInt64 = 7
-        func next(_ n: UInt64) -> UInt64 {
-            random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return (random >> 33) % n
-        }
-        var lines: [[UInt8]] = []
-        var times: [Int64] = []
-        var amounts: [Double] = []
-        var clock: Int64 = 0
-        for i in 0..<3_000 {
-            clock += Int64(next(700))
-            let t = clock - Int64(next(4) == 0 ? next(8_000) : 0)
-            let amount = Double(next(100_000)) / 100 + (oddAmounts && next(4) == 0 ? 0.0001 : 0)
-            times.append(t)
-            amounts.append(amount)
-            lines.append(Array(#"{"event_id":"e\#(i)","event_time":\#(1_000_000_000 + t),"card_id":"c","amount":\#(amount)}"#.utf8))
-        }
+        var random = LateStream(seed: 7)
+        let stream = random.events(3_000) { next in Double(next(100_000)) / 100 + (oddAmounts && next(4) == 0 ? 0.0001 : 0) }
         var state = PartitionState(plan: plan)
-        let vectors = FeatureFixtures.stream(lines, plan: plan, state: &state).map(\.vector.values)
-        var held: [(tile: Int64, amount: Double)] = []
-        var seen = Int64.min
+        let vectors = FeatureFixtures.stream(stream.lines, plan: plan, state: &state).map(\.vector.values)
         var mismatches = 0
-        for (i, t) in times.enumerated() {
-            seen = max(seen, t)
-            let newest = (1_000_000_000 + seen) / 1_000
-            let tile = (1_000_000_000 + t) / 1_000
-            if tile > newest - 10 { held.append((tile, amounts[i])) }
-            held.removeAll { $0.tile <= newest - 10 }
+        for (i, held) in stream.windows().enumerated() {
             let n = Double(held.count)
-            let mean = held.reduce(0) { $0 + $1.amount } / n
-            let variance = max(0, held.reduce(0) { $0 + $1.amount * $1.amount } / n - mean * mean)
+            let mean = held.reduce(0, +) / n
+            let variance = max(0, held.reduce(0) { $0 + $1 * $1 } / n - mean * mean)
             let got = vectors[i]
             if got[0] != n || abs(got[1] - mean) > 1e-9 * max(1, abs(mean)) || abs(got[2] - variance.squareRoot()) > 1e-6 * max(1, variance.squareRoot()) {
                 mismatches += 1
@@ -285,18 +263,11 @@ struct FeatureSemanticsTests {
         // tile index modulo 2^13. A gap of 2^13 + 3 s would bring the old
         // tiles back into the window (as ages 3 and 8) if ages were taken
         // modulo 2^13 without the whole-window rule.
-        let yaml = FeatureFixtures.config(
-            "      - {name: s, entity: card_id, aggregation: sum, field: amount, window: 10m, resolution: 1s}",
-            extra: "    entity_ttl: 30d\n")
-        let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
-        #expect(plan.kinds[0].program.compiled[0].compact)
-        var state = PartitionState(plan: plan)
         let gap: Int64 = ((1 << 13) + 3) * 1_000
-        let events: [(Int64, Double)] = [(0, 1), (5_000, 2), (5_000 + gap, 4), (5_000 + gap + 4_000, 8), (5_000 + gap + 600_000, 16)]
-        let lines = events.enumerated().map { i, e in
-            Array(#"{"event_id":"e\#(i)","event_time":\#(1_000_000 + e.0),"card_id":"c","amount":\#(e.1)}"#.utf8)
-        }
-        let sums = FeatureFixtures.stream(lines, plan: plan, state: &state).map { $0.vector.values[0] }
+        let (sums, plan, state) = try Self.oneFeature(
+            "{name: s, entity: card_id, aggregation: sum, field: amount, window: 10m, resolution: 1s}",
+            events: [(0, 1), (5_000, 2), (5_000 + gap, 4), (5_000 + gap + 4_000, 8), (5_000 + gap + 600_000, 16)])
+        #expect(plan.kinds[0].program.compiled[0].compact)
         #expect(sums == [1, 3, 4, 12, 24])
         #expect(state.tables[0].entity("c")?.words.count == EntityWords.headerWords(regions: 1) + plan.kinds[0].aggregators[0].totalsWidth + 2,
                 "two compact tiles of one word each")
@@ -315,37 +286,17 @@ struct FeatureSemanticsTests {
             extra: "    allowed_lateness: 1h\n")
         let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
         #expect(plan.kinds[0].program.compiled[0].packed && plan.kinds[0].program.compiled[1].packed)
-        var random: UInt64 = 11
-        func next(_ n: UInt64) -> UInt64 {
-            random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return (random >> 33) % n
-        }
-        var lines: [[UInt8]] = []
-        var times: [Int64] = []
-        var values: [Double] = []
-        var clock: Int64 = 0
-        for i in 0..<4_000 {
-            clock += Int64(next(700))
-            let t = clock - Int64(next(4) == 0 ? next(8_000) : 0)
-            var value = Double(Int64(next(2_000)) - 1_000) / 10
-            if oddValues && next(3) == 0 { value = next(2) == 0 ? value + 0.0001 : value * 1e12 }
-            times.append(t)
-            values.append(value)
-            lines.append(Array(#"{"event_id":"e\#(i)","event_time":\#(1_000_000_000 + t),"card_id":"c","amount":\#(value)}"#.utf8))
+        var random = LateStream(seed: 11)
+        let stream = random.events(4_000) { next in
+            let value = Double(Int64(next(2_000)) - 1_000) / 10
+            guard oddValues && next(3) == 0 else { return value }
+            return next(2) == 0 ? value + 0.0001 : value * 1e12
         }
         var state = PartitionState(plan: plan)
-        let vectors = FeatureFixtures.stream(lines, plan: plan, state: &state).map(\.vector.values)
-        var held: [(tile: Int64, value: Double)] = []
-        var seen = Int64.min
+        let vectors = FeatureFixtures.stream(stream.lines, plan: plan, state: &state).map(\.vector.values)
         var mismatches = 0
-        for (i, t) in times.enumerated() {
-            seen = max(seen, t)
-            let newest = (1_000_000_000 + seen) / 1_000
-            let tile = (1_000_000_000 + t) / 1_000
-            if tile > newest - 10 { held.append((tile, values[i])) }
-            held.removeAll { $0.tile <= newest - 10 }
-            let got = vectors[i]
-            if got[0] != held.map(\.value).max()! || got[1] != held.map(\.value).min()! { mismatches += 1 }
+        for (i, held) in stream.windows().enumerated() where vectors[i][0] != held.max()! || vectors[i][1] != held.min()! {
+            mismatches += 1
         }
         #expect(mismatches == 0)
     }
@@ -354,20 +305,27 @@ struct FeatureSemanticsTests {
     func packedExtremumAcrossLongGaps() throws {
         // 10 s at 1 ms is 10,000 tiles: one-word entries with the tile modulo
         // 2^20. A gap of 2^20 + 3 ms would bring the old maximum back.
-        let yaml = FeatureFixtures.config(
-            "      - {name: hi, entity: card_id, aggregation: max, field: amount, window: 10s, resolution: exact}",
-            extra: "    entity_ttl: 30d\n")
-        let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
-        #expect(plan.kinds[0].program.compiled[0].packed)
-        var state = PartitionState(plan: plan)
         let gap: Int64 = (1 << 20) + 3
-        let events: [(Int64, Double)] = [(0, 9), (9_999, 5), (9_999 + gap, 1), (9_999 + gap + 9_999, 2), (9_999 + gap + 20_000, 0.5)]
+        let (maxima, plan, state) = try Self.oneFeature(
+            "{name: hi, entity: card_id, aggregation: max, field: amount, window: 10s, resolution: exact}",
+            events: [(0, 9), (9_999, 5), (9_999 + gap, 1), (9_999 + gap + 9_999, 2), (9_999 + gap + 20_000, 0.5)])
+        #expect(plan.kinds[0].program.compiled[0].packed)
+        #expect(maxima == [9, 9, 1, 2, 0.5])
+        #expect(state.tables[0].entity("c")?.words.count == EntityWords.headerWords(regions: 1) + 1, "one one-word entry")
+    }
+
+    /// The values of `feature` (a YAML flow mapping) for card "c"'s events
+    /// of (ms after a base time, amount), with entities kept for 30 days;
+    /// also the plan and the state afterwards.
+    static func oneFeature(_ feature: String, events: [(Int64, Double)]) throws -> ([Double], FeaturePlan, PartitionState) {
+        let yaml = FeatureFixtures.config("      - \(feature)", extra: "    entity_ttl: 30d\n")
+        let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
+        var state = PartitionState(plan: plan)
         let lines = events.enumerated().map { i, e in
             Array(#"{"event_id":"e\#(i)","event_time":\#(1_000_000 + e.0),"card_id":"c","amount":\#(e.1)}"#.utf8)
         }
-        let maxima = FeatureFixtures.stream(lines, plan: plan, state: &state).map { $0.vector.values[0] }
-        #expect(maxima == [9, 9, 1, 2, 0.5])
-        #expect(state.tables[0].entity("c")?.words.count == EntityWords.headerWords(regions: 1) + 1, "one one-word entry")
+        let values = FeatureFixtures.stream(lines, plan: plan, state: &state).map { $0.vector.values[0] }
+        return (values, plan, state)
     }
 
     @Test("a compact tile holds exactly the values its thousandths give back")
@@ -399,5 +357,56 @@ struct FeatureSemanticsTests {
         }
         // -0.0 reads back as +0.0, which is what a wide tile's sum holds (0 + -0.0).
         #expect(CompactTile.make(-0.0, tile: 0).map { CompactTile.value($0).bitPattern } == (0.0).bitPattern)
+    }
+}
+
+/// A card's events about 0.35 s apart, a quarter of them up to 8 s late, with
+/// a seeded generator: the disorder tests' stream, and what a window of 10
+/// tiles of 1 s holds at each event, by brute force.
+struct LateStream {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    /// A number below `n`.
+    mutating func next(_ n: UInt64) -> UInt64 {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return (state >> 33) % n
+    }
+
+    /// `count` events whose amounts `value` draws (it is given `next`).
+    mutating func events(_ count: Int, value: (_ next: (UInt64) -> UInt64) -> Double) -> Events {
+        var events = Events()
+        var clock: Int64 = 0
+        for i in 0..<count {
+            clock += Int64(next(700))
+            let t = clock - Int64(next(4) == 0 ? next(8_000) : 0)
+            let amount = value { next($0) }
+            events.times.append(t)
+            events.values.append(amount)
+            events.lines.append(Array(#"{"event_id":"e\#(i)","event_time":\#(1_000_000_000 + t),"card_id":"c","amount":\#(amount)}"#.utf8))
+        }
+        return events
+    }
+
+    struct Events {
+        var lines: [[UInt8]] = []
+        var times: [Int64] = []
+        var values: [Double] = []
+
+        /// For each event, the amounts its 10 s window of 1 s tiles holds
+        /// once it is applied: tiles after the newest time seen minus 10.
+        func windows() -> [[Double]] {
+            var held: [(tile: Int64, value: Double)] = []
+            var seen = Int64.min
+            return times.indices.map { i in
+                seen = max(seen, times[i])
+                let newest = (1_000_000_000 + seen) / 1_000
+                let tile = (1_000_000_000 + times[i]) / 1_000
+                if tile > newest - 10 { held.append((tile, values[i])) }
+                held.removeAll { $0.tile <= newest - 10 }
+                return held.map(\.value)
+            }
+        }
     }
 }
