@@ -158,17 +158,35 @@ public final class KafkaConsumer {
         return lastTopic
     }
 
-    /// Commits `offsets` (the next offset to read, per partition) synchronously.
-    public func commit(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
+    /// Commits `offsets` (the next offset to read, per partition) and waits
+    /// for the answer, for at most `timeoutMs`.
+    ///
+    /// librdkafka's synchronous commit waits for as long as no group
+    /// coordinator answers: a broker that dies just before a commit would
+    /// stall the caller's loop (and what it reports) until a broker is back.
+    /// A commit that times out may still complete later; committing the same
+    /// offsets again is harmless.
+    public func commit(_ offsets: [TopicPartition: Int64], timeoutMs: Int32 = 2_000) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
         let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))!
         defer { rd_kafka_topic_partition_list_destroy(list) }
         for (tp, offset) in offsets {
             rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition).pointee.offset = offset
         }
-        let err = rd_kafka_commit(handle, list, 0)
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET {
-            throw KafkaError(err, "committing offsets")
+        guard let queue = rd_kafka_queue_new(handle) else { throw KafkaError(RD_KAFKA_RESP_ERR__FAIL, "committing offsets: no result queue") }
+        // Destroying the queue before the answer is safe: librdkafka drops
+        // what arrives on a queue its owner destroyed.
+        defer { rd_kafka_queue_destroy(queue) }
+        let err = rd_kafka_commit_queue(handle, list, queue, nil, nil)
+        if err == RD_KAFKA_RESP_ERR__NO_OFFSET { return }
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, "committing offsets") }
+        guard let event = rd_kafka_queue_poll(queue, timeoutMs) else {
+            throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, "committing offsets: no answer within \(timeoutMs) ms")
+        }
+        defer { rd_kafka_event_destroy(event) }
+        let result = rd_kafka_event_error(event)
+        if result != RD_KAFKA_RESP_ERR_NO_ERROR && result != RD_KAFKA_RESP_ERR__NO_OFFSET {
+            throw KafkaError(result, "committing offsets")
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import OspreyJSON
+import OspreyKafka
 import Testing
 
 /// A broker of the test's own that it can kill and restart while Osprey runs.
@@ -115,6 +116,37 @@ struct BrokerOutageTests {
         let text = try String(contentsOf: log, encoding: .utf8)
         #expect(text.contains("brokers unreachable") && text.contains("brokers reachable again"))
         #expect(text.split(separator: "\n").count < 200, "Kafka errors are rate-limited in the log")
+    }
+
+    @Test("a commit when the broker has just died answers within its timeout instead of waiting for a broker to come back")
+    func commitWithoutBroker() throws {
+        let broker = PrivateBroker()
+        try broker.start()
+        try broker.createTopics(["commit-input"])
+        try Daemon.produce((0..<10).map { "{\"n\":\($0)}" }, topic: "commit-input", bootstrap: broker.address)
+        let consumer = try KafkaConsumer(
+            properties: [("bootstrap.servers", broker.address), ("group.id", "commit-\(UUID().uuidString.prefix(8))")] + TestBroker.fastGroup,
+            handlers: .init(assigned: { _ in [:] }, revoked: { _ in }, error: { _ in }))
+        try consumer.subscribe(["commit-input"])
+        var next: [TopicPartition: Int64] = [:]
+        let deadline = Date().addingTimeInterval(30)
+        while next.values.reduce(0, +) < 10 && Date() < deadline {
+            consumer.poll(timeoutMs: 100) { next[TopicPartition(topic: $0.topic, partition: $0.partition)] = $0.offset + 1 }
+        }
+        #expect(next.values.reduce(0, +) == 10)
+        try consumer.commit(next)
+
+        broker.kill()
+        // librdkafka's own synchronous commit would wait for the broker to
+        // come back: bring it back after 15 s so that such a wait ends too.
+        let restart = DispatchWorkItem { try? broker.start() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 15, execute: restart)
+        let started = Date()
+        #expect(throws: KafkaError.self) { try consumer.commit(next.mapValues { $0 - 5 }, timeoutMs: 1_000) }
+        #expect(Date().timeIntervalSince(started) < 3, "answered after \(Date().timeIntervalSince(started)) s")
+        restart.wait()
+        consumer.close()
+        broker.kill()
     }
 
     @Test("an input topic missing at start: Osprey waits, not ready, without crashing; once the topic exists it decides its events from the beginning")

@@ -850,7 +850,9 @@ public final class StreamProcessor {
             }
             if runtime.nextOffset != runtime.committedOffset { offsets[tp] = runtime.nextOffset }
         }
-        guard !offsets.isEmpty, let consumer else { return }
+        // With the brokers unreachable a commit could only wait and fail;
+        // the offsets stay due and go with the next checkpoint after.
+        guard !offsets.isEmpty, let consumer, status.brokerTrouble == nil else { return }
         do throws(KafkaError) {
             try consumer.commit(offsets)
             for (tp, offset) in offsets { partitions[tp]?.committedOffset = offset }
@@ -937,6 +939,9 @@ public final class StreamProcessor {
         }
     }
 
+    /// Offsets of written checkpoints not committed while the brokers were unreachable.
+    var deferredCommits: [TopicPartition: Int64] = [:]
+
     /// Commits the offsets of checkpoints the writer has finished, for partitions still owned.
     func commitWrittenCheckpoints() {
         guard let writer, let consumer else { return }
@@ -952,7 +957,17 @@ public final class StreamProcessor {
             runtime.checkpointedOffset = max(runtime.checkpointedOffset, done.nextOffset)
             if done.nextOffset > runtime.committedOffset { offsets[tp] = done.nextOffset }
         }
+        for (tp, offset) in deferredCommits where offsets[tp] == nil && offset > partitions[tp]?.committedOffset ?? .max {
+            offsets[tp] = offset
+        }
+        deferredCommits = [:]
         guard !offsets.isEmpty else { return }
+        // With the brokers unreachable a commit could only wait and fail:
+        // the offsets wait for them to come back.
+        guard status.brokerTrouble == nil else {
+            deferredCommits = offsets
+            return
+        }
         do throws(KafkaError) {
             try consumer.commit(offsets)
             for (tp, offset) in offsets { partitions[tp]?.committedOffset = offset }
