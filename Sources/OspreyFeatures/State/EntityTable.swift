@@ -497,12 +497,12 @@ struct EntityShard: Sendable {
         return removed
     }
 
-    /// Whether free blocks take more than an eighth of the arena (and more
+    /// Whether free blocks take more than a sixteenth of the arena (and more
     /// than 32 KiB). Blocks that grow leave their old block free, and free
     /// blocks of one size are not joined into larger ones, so a population of
-    /// growing entities leaves holes behind; compacting at an eighth keeps
+    /// growing entities leaves holes behind; compacting at a sixteenth keeps
     /// them to that share, for one pass over the shard every time it is reached.
-    var wasteful: Bool { freeWords > 4096 && freeWords > arena.count / 8 }
+    var wasteful: Bool { freeWords > 4096 && freeWords > arena.count / 16 }
 
     /// Slides the live blocks down over the free ones, in arena order, and
     /// cuts the arena after the last. In place: a fresh arena cost page faults
