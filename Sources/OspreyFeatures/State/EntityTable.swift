@@ -77,7 +77,7 @@ public struct EntityTable: Sendable {
     /// Runs `body` on entity `key` in place, creating it (with no events) if absent.
     @inline(__always)
     mutating func update<R>(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64, kind: KindProgram, _ body: (inout EntityWords) -> R) -> R {
-        shards[Self.shard(ofHash: hash)].update(key, hash: hash, kind: kind, seed: seed, body)
+        shards[Self.shard(ofHash: hash)].update(key, hash: hash, kind: kind, body)
     }
 
     /// Starts loading the index slot where a lookup of `hash` begins. Only a
@@ -146,7 +146,7 @@ public struct EntityTable: Sendable {
 
     /// Removes the entities of `shard` whose clock is before `horizon`.
     mutating func removeIdle(shard: Int, before horizon: Int64) -> Int {
-        shards[shard].removeIdle(before: horizon, seed: seed)
+        shards[shard].removeIdle(before: horizon)
     }
 }
 
@@ -202,7 +202,16 @@ struct EntityShard: Sendable {
 
     static func bytes(arena: Int, slots: Int, freeHeads: Int) -> Int { arena * 8 + slots * 8 + freeHeads * 4 + 96 }
 
-    mutating func noteSize() { approximateBytes = Self.bytes(arena: arena.count, slots: slots.count, freeHeads: freeHeads.count) }
+    /// Cache lines ``prefetchBlock(hash:)`` asks for: the average block's
+    /// (header, clock, a two-word key, the average state), one more because
+    /// blocks do not start on a line boundary, at most 16. Kept with the size
+    /// rather than divided out for every event; it drifts slowly.
+    private(set) var prefetchLines = 1
+
+    mutating func noteSize() {
+        approximateBytes = Self.bytes(arena: arena.count, slots: slots.count, freeHeads: freeHeads.count)
+        prefetchLines = Swift.min(16, (Self.headerWords + 2 + dataWords / Swift.max(count, 1) + 15) >> 3)
+    }
 
     // MARK: Lookup
 
@@ -241,8 +250,8 @@ struct EntityShard: Sendable {
     }
 
     /// Starts loading, for writing, the block whose slot carries `hash`'s tag
-    /// (a tag shared by another key costs a useless load, nothing more): as
-    /// many cache lines as the shard's average block spans, at most 16.
+    /// (a tag shared by another key costs a useless load, nothing more):
+    /// ``prefetchLines`` cache lines.
     @inline(__always)
     mutating func prefetchBlock(hash: UInt64) {
         slots.withUnsafeBufferPointer { slots in
@@ -256,9 +265,7 @@ struct EntityShard: Sendable {
                 slot = slots[i]
             }
             guard slot != 0 else { return }
-            // Header, clock and a two-word key, then the average state; one
-            // line more because blocks do not start on a line boundary.
-            let lines = Swift.min(16, (Self.headerWords + 2 + dataWords / Swift.max(count, 1) + 15) >> 3)
+            let lines = prefetchLines
             arena.withUnsafeBufferPointer { arena in
                 let block = arena.baseAddress! + Int(truncatingIfNeeded: slot & 0xFFFF_FFFF)
                 for line in 0..<lines { osprey_prefetch_write(block + line &* 8) }
@@ -304,8 +311,8 @@ struct EntityShard: Sendable {
     /// stored back into a block that fits what the event left. Blocks
     /// therefore carry no room reserved for growth.
     @inline(__always)
-    mutating func update<R>(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64, kind: KindProgram, seed: UInt64, _ body: (inout EntityWords) -> R) -> R {
-        if wasteful { compact(seed: seed) }
+    mutating func update<R>(_ key: UnsafeBufferPointer<UInt8>, hash: UInt64, kind: KindProgram, _ body: (inout EntityWords) -> R) -> R {
+        if wasteful { compact() }
         var (slot, block) = find(key, hash: hash)
         if block == 0 {
             (slot, block) = insert(key, hash: hash, clock: .min, words: kind.emptyWords)
@@ -478,7 +485,7 @@ struct EntityShard: Sendable {
     }
 
     /// Removes the entities whose clock is before `horizon`; returns how many.
-    mutating func removeIdle(before horizon: Int64, seed: UInt64) -> Int {
+    mutating func removeIdle(before horizon: Int64) -> Int {
         var removed = 0
         for i in slots.indices where slots[i] != 0 {
             let block = Int(truncatingIfNeeded: slots[i] & 0xFFFF_FFFF)
@@ -493,7 +500,7 @@ struct EntityShard: Sendable {
         var capacity = 16
         while count * 2 > capacity { capacity *= 2 }
         resize(to: count == 0 ? 0 : capacity)
-        if wasteful { compact(seed: seed) }
+        if wasteful { compact() }
         return removed
     }
 
@@ -509,8 +516,9 @@ struct EntityShard: Sendable {
     /// for all of it, and the next block appended then copied it all again to
     /// grow it; this pass moves memory down only and keeps the array's
     /// capacity for the blocks to come. A moved block's slot is found through
-    /// its key (`seed`: the table's hash seed).
-    mutating func compact(seed: UInt64) {
+    /// its key, hashed as every table of the process hashes.
+    mutating func compact() {
+        let seed = EntityTable.processSeed
         let end = arena.count
         var write = 1
         arena.withUnsafeMutableBufferPointer { arena in

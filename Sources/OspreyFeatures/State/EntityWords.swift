@@ -118,13 +118,17 @@ struct EntityWords {
             if a.tileCount > 0 {
                 let clockTile = tileIndex(newClock, a.step)
                 let start = clockTile - a.tileCount + 1
+                // The old clock's tile is before the window, and so is every
+                // entry: they are dropped unread, as the one-word forms keep
+                // their tile modulo a power of two that the jump may wrap.
+                let jumped = oldClock < start * a.step
                 switch a.kind {
                 case .tiles:
                     head = a.totalsWidth
-                    dropped = evictTiles(at: from, length: length, aggregator: a, kind: kind, clockTile: clockTile, oldClock: oldClock)
+                    dropped = evictTiles(at: from, length: length, aggregator: a, kind: kind, clockTile: clockTile, all: jumped)
                 case .distinct where a.packed:
                     head = 0
-                    if oldClock == .min || clockTile - tileIndex(oldClock, a.step) >= a.tileCount {
+                    if jumped {
                         dropped = length
                         setTable(j, false)
                     } else if isTable(j) {
@@ -136,9 +140,7 @@ struct EntityWords {
                     (head, dropped) = evictTable(at: from, length: length, region: j, clockTile: clockTile, tileCount: a.tileCount, wide: true)
                 case .extremum where a.packed:
                     head = 0
-                    if oldClock < start * a.step {
-                        // Every entry is before the window (and a one-word
-                        // entry's age may have wrapped): drop them unread.
+                    if jumped {
                         dropped = length
                     } else {
                         while dropped < length && ExtremumEntry.tile(words[from + dropped], clockTile: clockTile) < start {
@@ -190,19 +192,17 @@ struct EntityWords {
 
     /// Takes the tiles of the tile region at `offset` that left the window
     /// ending at `clockTile` out of its totals; returns how many words they
-    /// take (still in place). `oldClock` is the clock before it moved.
-    func evictTiles(at offset: Int, length: Int, aggregator a: CompiledAggregator, kind: KindProgram, clockTile: Int64, oldClock: Int64) -> Int {
+    /// take (still in place). `all`: every tile left it (the clock jumped by
+    /// the window or more), so none is read.
+    func evictTiles(at offset: Int, length: Int, aggregator a: CompiledAggregator, kind: KindProgram, clockTile: Int64, all: Bool) -> Int {
         let totals = a.totalsWidth
         let first = offset + totals
         let end = offset + length
         guard end > first else { return 0 }
         let start = clockTile - a.tileCount + 1
-        var p = first
-        if a.compact && oldClock < start * a.step {
-            // The old clock's tile, and so every tile, is before the window:
-            // drop them unread, as a compact tile's age may have wrapped.
-            p = end
-        } else {
+        var p = end
+        if !all {
+            p = first
             while p < end && Self.indexOfTile(words[p], clockTile: clockTile) < start { p += Self.tileWidth(words[p], a) }
         }
         guard p > first else { return 0 }
