@@ -26,7 +26,7 @@ struct FeatureSemanticsTests {
         // The card kind's tiles then come in both forms.
         let plan = try FeatureFixtures.plan()
         var state = PartitionState(plan: plan)
-        var compact = 0, wide = 0
+        var compact = 0, paired = 0, wide = 0
         let lines = try FeatureFixtures.lines(events)
         for chunk in stride(from: 0, to: lines.count, by: 50) {
             _ = FeatureFixtures.stream(Array(lines[chunk..<Swift.min(chunk + 50, lines.count)]), plan: plan, state: &state)
@@ -39,15 +39,16 @@ struct FeatureSemanticsTests {
                         var p = offset + a.totalsWidth
                         while p < offset + length {
                             let word = entity.words[p]
-                            if CompactTile.isCompact(word) { compact += 1 } else if TileWord.count(word) == 1 { wide += 1 }
-                            p += TileWord.count(word) == 0 ? 1 : TileWord.count(word) == 1 ? a.tileStride - a.squareColumns : a.tileStride
+                            let pair = TilePair.isPair(word) && !CompactTile.isCompact(word)
+                            if CompactTile.isCompact(word) { compact += 1 } else if pair { paired += 2 } else if TileWord.count(word) == 1 { wide += 1 }
+                            p += TileWord.count(word) == 0 || pair ? 1 : TileWord.count(word) == 1 ? a.tileStride - a.squareColumns : a.tileStride
                         }
                     }
                     offset += length
                 }
             }
         }
-        #expect(compact > 1_000 && wide > 300, "\(compact) compact and \(wide) wide one-event tiles")
+        #expect(compact > 1_000 && paired > 1_000 && wide > 300, "\(compact) compact, \(paired) paired and \(wide) wide one-event tiles")
     }
 
     /// Runs `events` through backfill and compares every value with `expected`.
@@ -220,14 +221,17 @@ struct FeatureSemanticsTests {
         #expect(counts == [1, 2, 2, 1, 2, 2, 2])
     }
 
-    @Test("tiles of one event keep no sums of squares, and stddev stays exact through late events that widen them",
-          arguments: [false, true])
-    func singleEventTilesUnderDisorder(oddAmounts: Bool) throws {
+    @Test("tiles of one event keep no sums of squares, and stddev stays exact through late events that widen them or split pairs",
+          arguments: [false, true], [700, 4_000])
+    func singleEventTilesUnderDisorder(oddAmounts: Bool, spacing: UInt64) throws {
         // 10 tiles of 1 s; events up to 8 s late land in older tiles, often
         // in one holding a single event (which must then gain its sum of
         // squares) or between two tiles. Checked against a brute force over
         // the events each window holds. Amounts in cents make compact tiles;
-        // with `oddAmounts` a quarter have a fourth decimal, so both forms mix.
+        // with `oddAmounts` a quarter have a fourth decimal and an eighth are
+        // negative (compact, but never paired), so all forms mix. Events up
+        // to 4 s apart leave most tiles with one event, mostly paired, and
+        // late ones then split pairs.
         let yaml = FeatureFixtures.config(
             """
                   - {name: n, entity: card_id, aggregation: count, window: 10s, resolution: 1s}
@@ -237,7 +241,9 @@ struct FeatureSemanticsTests {
             extra: "    allowed_lateness: 1h\n")
         let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
         var random = LateStream(seed: 7)
-        let stream = random.events(3_000) { next in Double(next(100_000)) / 100 + (oddAmounts && next(4) == 0 ? 0.0001 : 0) }
+        let stream = random.events(3_000, spacing: spacing) { next in
+            (Double(next(100_000)) / 100 + (oddAmounts && next(4) == 0 ? 0.0001 : 0)) * (oddAmounts && next(8) == 0 ? -1 : 1)
+        }
         var state = PartitionState(plan: plan)
         let vectors = FeatureFixtures.stream(stream.lines, plan: plan, state: &state).map(\.vector.values)
         var mismatches = 0
@@ -251,26 +257,57 @@ struct FeatureSemanticsTests {
             }
         }
         #expect(mismatches == 0)
-        // Most tiles hold one event, so the state is smaller than full tiles.
+        // Never more than full tiles; with sparse events, most tiles hold one
+        // event, so the state is smaller.
         let words = try #require(state.tables[0].entity("c")?.words.count)
         let fullWords = plan.kinds[0].program.headerWords + plan.kinds[0].program.compiled[0].totalsWidth + 10 * plan.kinds[0].program.compiled[0].tileStride
-        #expect(words < fullWords)
+        #expect(words <= fullWords)
+        if spacing > 1_000 {
+            #expect(words < fullWords)
+            let entity = try #require(state.tables[0].entity("c"))
+            let tiles = entity.words[(plan.kinds[0].program.headerWords + plan.kinds[0].program.compiled[0].totalsWidth)...]
+            #expect(tiles.contains { !CompactTile.isCompact($0) && TilePair.isPair($0) }, "sparse events make pairs")
+        }
     }
 
-    @Test("compact tiles stay exact across an idle gap longer than their 13-bit tile counter")
-    func compactTilesAcrossLongGaps() throws {
-        // 10 min at 1 s is 600 tiles, each one-event tile one word holding the
-        // tile index modulo 2^13. A gap of 2^13 + 3 s would bring the old
-        // tiles back into the window (as ages 3 and 8) if ages were taken
-        // modulo 2^13 without the whole-window rule.
-        let gap: Int64 = ((1 << 13) + 3) * 1_000
+    @Test("compact tiles and pairs of them stay exact across an idle gap longer than their tile counter",
+          arguments: [(gapTiles: Int64(1 << 13) + 3, sign: -1.0), (gapTiles: Int64(1 << 11) + 3, sign: 1.0)])
+    func compactTilesAcrossLongGaps(gapTiles: Int64, sign: Double) throws {
+        // 10 min at 1 s is 600 tiles. A negative one-event tile is a compact
+        // word holding its tile index modulo 2^13; two positive ones share a
+        // word holding the older index modulo 2^11 (T = 11 for 600 tiles). A
+        // gap of 2^13 + 3 s (2^11 + 3 s) would bring the old tiles back into
+        // the window (as ages 3 and 8) if ages were taken modulo 2^13 (2^11)
+        // without the whole-window rule.
+        let gap = gapTiles * 1_000
         let (sums, plan, state) = try Self.oneFeature(
             "{name: s, entity: card_id, aggregation: sum, field: amount, window: 10m, resolution: 1s}",
-            events: [(0, 1), (5_000, 2), (5_000 + gap, 4), (5_000 + gap + 4_000, 8), (5_000 + gap + 600_000, 16)])
+            events: [(0, sign * 1), (5_000, sign * 2), (5_000 + gap, sign * 4), (5_000 + gap + 4_000, sign * 8), (5_000 + gap + 600_000, sign * 16)])
         #expect(plan.kinds[0].program.compiled[0].compact)
-        #expect(sums == [1, 3, 4, 12, 24])
-        #expect(state.tables[0].entity("c")?.words.count == EntityWords.headerWords(regions: 1) + plan.kinds[0].aggregators[0].totalsWidth + 2,
-                "two compact tiles of one word each")
+        #expect(plan.kinds[0].program.compiled[0].pairTileBits == 11)
+        #expect(sums == [1, 3, 4, 12, 24].map { sign * $0 })
+        #expect(state.tables[0].entity("c")?.words.count == EntityWords.headerWords(regions: 1) + plan.kinds[0].aggregators[0].totalsWidth + (sign > 0 ? 1 : 2),
+                sign > 0 ? "two one-event tiles in one word" : "two compact tiles of one word each")
+    }
+
+    @Test("a late event between the two tiles of the newest pair keeps the tiles in order")
+    func lateEventInsideNewestPair() throws {
+        // 10 s of 1 s tiles. Tiles 0 and 5 share a word and are the newest;
+        // an event in tile 2 splits them and goes between (negative, so it
+        // pairs with neither), so tile 5 is still the newest; an event in
+        // tile 3 then goes between 2 and 5, not after 5, or the window of
+        // tile 13 would not let it go.
+        let yaml = FeatureFixtures.config(
+            "      - {name: s, entity: card_id, aggregation: sum, field: amount, window: 10s, resolution: 1s}",
+            extra: "    allowed_lateness: 1h\n")
+        let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
+        let events: [(Int64, Double)] = [(0, 1), (5_000, 2), (2_000, -4), (3_000, 8), (12_500, 16), (13_500, 32)]
+        let lines = events.enumerated().map { i, e in
+            Array(#"{"event_id":"e\#(i)","event_time":\#(1_000_000 + e.0),"card_id":"c","amount":\#(e.1)}"#.utf8)
+        }
+        var state = PartitionState(plan: plan)
+        let sums = FeatureFixtures.stream(lines, plan: plan, state: &state).map { $0.vector.values[0] }
+        #expect(sums == [1, 3, -1, 7, 26, 50])
     }
 
     @Test("min and max queues of one- and three-word entries stay exact through late events", arguments: [false, true])
@@ -358,6 +395,48 @@ struct FeatureSemanticsTests {
         // -0.0 reads back as +0.0, which is what a wide tile's sum holds (0 + -0.0).
         #expect(CompactTile.make(-0.0, tile: 0).map { CompactTile.value($0).bitPattern } == (0.0).bitPattern)
     }
+
+    @Test("a pair of one-event tiles holds exactly the values and tiles it was made of")
+    func tilePairValues() throws {
+        // T = 8 (windows of 65 to 128 tiles): halves of 24 bits, so amounts
+        // in cents up to 83,886.07 and in thousandths up to 8,388.607.
+        let t = TilePair.tileBits(tileCount: 96)
+        #expect(t == 8)
+        #expect(TilePair.tileBits(tileCount: 1) == 5 && TilePair.tileBits(tileCount: 16) == 5 && TilePair.tileBits(tileCount: 17) == 6)
+        #expect(TilePair.tileBits(tileCount: CompactTile.maximumTiles) == 13)
+        var random: UInt64 = 5
+        for i in 0..<20_000 {
+            random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            // Thousandths below 10^8: within the limits for cents, beyond them for thousandths.
+            let thousandths = Int64(random >> 20) % 100_000_000
+            let decimals = random & 1 == 0 ? 2 : 3
+            let scaled = decimals == 2 ? thousandths / 10 : thousandths
+            let unit: Int64 = decimals == 2 ? 100 : 1000
+            let text = "\(scaled / unit).\(String(scaled % unit + unit).dropFirst())"
+            let value = Double(text)!
+            // Whole hundredths below 2^23, or else thousandths below 2^23.
+            let cents = decimals == 2 || scaled % 10 == 0
+            let fits = cents ? (decimals == 2 ? scaled : scaled / 10) < 1 << 23 : scaled < 1 << 23
+            let made = TilePair.half(value, bits: 32 - t)
+            #expect((made != nil) == fits, "\(text)")
+            guard let half = made else { continue }
+            let older = TilePair.half(Double(i % 1000) / 100, bits: 32 - t)!
+            let tile = Int64(i) * 7_919 - 50_000_000
+            let distance = Int64(i % 127) + 1
+            let pair = TilePair.make(older: older, newer: half, tile: tile, distance: distance, tileBits: t)
+            #expect(TilePair.isPair(pair) && !CompactTile.isCompact(pair))
+            #expect(TilePair.newerValue(pair, tileBits: t).bitPattern == value.bitPattern, "\(text)")
+            #expect(TilePair.olderValue(pair, tileBits: t).bitPattern == (Double(i % 1000) / 100).bitPattern)
+            #expect(TilePair.distance(pair, tileBits: t) == distance)
+            #expect(TilePair.olderTile(pair, clockTile: tile + distance, tileBits: t) == tile)
+            #expect(TilePair.olderTile(pair, clockTile: tile + 255, tileBits: t) == tile)
+        }
+        #expect(TilePair.half(83_886.07, bits: 24) != nil && TilePair.half(8_388.607, bits: 24) != nil)
+        for refused in [83_886.08, 8_388.609, -0.01, -1, 12.3456, 0.1 + 0.2, .nan, .infinity] {
+            #expect(TilePair.half(refused, bits: 24) == nil, "\(refused)")
+        }
+        #expect(TilePair.half(-0.0, bits: 24).map { TilePair.value(half: $0).bitPattern } == (0.0).bitPattern)
+    }
 }
 
 /// A card's events about 0.35 s apart, a quarter of them up to 8 s late, with
@@ -374,12 +453,13 @@ struct LateStream {
         return (state >> 33) % n
     }
 
-    /// `count` events whose amounts `value` draws (it is given `next`).
-    mutating func events(_ count: Int, value: (_ next: (UInt64) -> UInt64) -> Double) -> Events {
+    /// `count` events whose amounts `value` draws (it is given `next`), less
+    /// than `spacing` ms apart.
+    mutating func events(_ count: Int, spacing: UInt64 = 700, value: (_ next: (UInt64) -> UInt64) -> Double) -> Events {
         var events = Events()
         var clock: Int64 = 0
         for i in 0..<count {
-            clock += Int64(next(700))
+            clock += Int64(next(spacing))
             let t = clock - Int64(next(4) == 0 ? next(8_000) : 0)
             let amount = value { next($0) }
             events.times.append(t)

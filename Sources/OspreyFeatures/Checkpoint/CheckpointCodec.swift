@@ -58,8 +58,8 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
 
 func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 
-/// Encodes and decodes partition state in Osprey's checkpoint format, version 5
-/// (and reads versions 2 to 4).
+/// Encodes and decodes partition state in Osprey's checkpoint format, version 6
+/// (and reads versions 2 to 5).
 ///
 /// Layout (little-endian): magic `OSPRYCKP`, u32 version, u64 spec fingerprint,
 /// i64 created-at, string topic, i32 partition, i64 next offset, i64 stream
@@ -68,7 +68,10 @@ func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 /// i64 clock, u32 word count, the words), and last a u32 CRC-32C of all bytes
 /// before it. Strings are a u32 length and UTF-8 bytes.
 public enum CheckpointCodec {
-    /// The format version written. 5: a tile of one event may be one word
+    /// The format version written. 6: two neighbouring compact tiles may
+    /// share a word (``TilePair``, bit 19 set), so a tile word in a region of
+    /// compact tiles counts at most 2^19 - 1 events; version 5 tiles of more
+    /// are split on restore. 5: a tile of one event may be one word
     /// (``CompactTile``) in a tile region of one column of a required field
     /// whose window has at most 2^12 tiles, and such a region's totals end
     /// with where its newest tile starts, also without sums of squares; a
@@ -83,8 +86,8 @@ public enum CheckpointCodec {
     /// 2^19 tiles; tiles of one event without sums of squares, and the
     /// newest tile's position at the end of the totals. 2: packed tile words, per-column counts only for
     /// optional fields; still read, and converted on restore.
-    public static let version: UInt32 = 5
-    static let readableVersions: ClosedRange<UInt32> = 2...5
+    public static let version: UInt32 = 6
+    static let readableVersions: ClosedRange<UInt32> = 2...6
     static let magic: [UInt8] = Array("OSPRYCKP".utf8)
 
     /// Encodes `state` and `metadata`.
@@ -163,6 +166,8 @@ public enum CheckpointCodec {
             let headerWords = EntityWords.headerWords(regions: aggregators?.count ?? 0)
             // Version 4 kept every tile in a tile word and every min/max entry in two words.
             let compactsValues = version <= 4 && (aggregators?.contains { $0.compactsTiles || $0.packsExtremum } ?? false)
+            // Version 5 counted up to 2^20 - 1 events in any tile word.
+            let splitsCounts = version <= 5 && (aggregators?.contains(where: \.compactsTiles) ?? false)
             for _ in 0..<Int(n) {
                 let keyRange = try reader.take(Int(try reader.u16()))
                 let clock = try reader.i64()
@@ -175,7 +180,7 @@ public enum CheckpointCodec {
                     withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(count, 1)) { buffer in
                         UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[wordRange]))
                         let key = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[keyRange])
-                        if version <= 3 || compactsValues {
+                        if version <= 3 || compactsValues || splitsCounts {
                             var old = Array(UnsafeBufferPointer(rebasing: buffer[0..<count]))
                             if version == 2 {
                                 guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion2($0, aggregators: inCreationOrder!) }) else { return false }
@@ -187,6 +192,10 @@ public enum CheckpointCodec {
                             }
                             if compactsValues {
                                 guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion4($0, aggregators: aggregators) }) else { return false }
+                                old = converted
+                            }
+                            if splitsCounts {
+                                guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion5($0, aggregators: aggregators) }) else { return false }
                                 old = converted
                             }
                             old.withUnsafeBufferPointer { table.insertRestored(key, clock: clock, words: $0) }
@@ -216,6 +225,65 @@ public enum CheckpointCodec {
 }
 
 extension CheckpointCodec {
+    /// An entity's words in version 5 as version 6 keeps them: in regions of
+    /// compact tiles, a tile word counting 2^19 events or more (which would
+    /// read as a ``TilePair``) is split into tile words of at most
+    /// 2^19 - 1, the first with the tile's sums and the others with sums of
+    /// 0, so that evicting them all takes out what the tile held. `nil` if
+    /// inconsistent.
+    static func convertFromVersion5(_ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator]) -> [UInt64]? {
+        let k = aggregators.count
+        let header = EntityWords.headerWords(regions: k)
+        guard old.count >= header else { return nil }
+        var words = [UInt64](repeating: 0, count: header)
+        words.reserveCapacity(old.count)
+        var from = header
+        for (j, a) in aggregators.enumerated() {
+            let field = (old[j >> 1] >> EntityWords.lengthShift(j)) & 0xFFFF_FFFF
+            let length = Int(truncatingIfNeeded: field & (EntityWords.tableFlag - 1))
+            guard from + length <= old.count else { return nil }
+            let end = from + length
+            let start = words.count
+            if a.compactsTiles {
+                let totals = a.totalsWidth
+                let single = a.tileStride - a.squareColumns
+                guard length >= totals else { return nil }
+                words += old[from..<(from + totals)]
+                var p = from + totals
+                while p < end {
+                    let count = TileWord.count(old[p])
+                    let width = count == 0 ? 1 : count == 1 ? single : a.tileStride
+                    guard p + width <= end else { return nil }
+                    words[start + totals - 1] = UInt64(words.count - start)
+                    guard count > a.maximumTileCount else {
+                        words += old[p..<(p + width)]
+                        p += width
+                        continue
+                    }
+                    let index = TileWord.index(old[p])
+                    words.append(TileWord.make(index: index, count: a.maximumTileCount))
+                    words += old[(p + 1)..<(p + width)]
+                    var rest = count - a.maximumTileCount
+                    while rest > 0 {
+                        let n = Swift.min(rest, a.maximumTileCount)
+                        words[start + totals - 1] = UInt64(words.count - start)
+                        words.append(TileWord.make(index: index, count: n))
+                        words += repeatElement(0, count: (n == 1 ? single : a.tileStride) - 1)
+                        rest -= n
+                    }
+                    p += width
+                }
+            } else {
+                words += old[from..<end]
+            }
+            EntityWords.setRegionLength(words.count - start, region: j, in: &words)
+            words[j >> 1] |= (field & EntityWords.tableFlag) << EntityWords.lengthShift(j)
+            from = end
+        }
+        guard from == old.count else { return nil }
+        return words
+    }
+
     /// An entity's words in version 4 as version 5 keeps them: in tile
     /// regions that may hold ``CompactTile``s, a tile of one event whose sum
     /// fits is one word, and the totals end with where the newest tile

@@ -43,6 +43,13 @@ struct Aggregator: Sendable, Equatable {
         return columns.count == 1 && !columns[0].counted && tileCount <= CompactTile.maximumTiles
     }
 
+    /// T of the ``TilePair``s of a region that keeps compact tiles; 0 for others.
+    var pairTileBits: UInt64 { compactsTiles ? TilePair.tileBits(tileCount: tileCount) : 0 }
+
+    /// Events one tile word counts at most (more continue in another tile
+    /// word of the same index): fewer where bit 19 marks a ``TilePair``.
+    var maximumTileCount: UInt64 { compactsTiles ? TilePair.maximumTileCount : TileWord.maximumCount }
+
     /// Whether a tile region's tiles come in several widths (one-event tiles
     /// without sums of squares, or compact ones), so that its totals end with
     /// where the newest tile starts: a new event in order is then O(1).
@@ -162,6 +169,74 @@ enum CompactTile {
     }
 }
 
+/// Two neighbouring one-event tiles in one word, in regions that keep
+/// ``CompactTile``s: a tile's event joins the tile before it this way when
+/// both values fit in a half (see ``half(_:bits:)``) and the tiles are less
+/// than 2^(T - 1) apart, T being the region's ``Aggregator/pairTileBits``.
+///
+/// Bit 19 marks a pair: tile words in such regions count at most 2^19 - 1
+/// events (``maximumTileCount``), so their bit 19 is 0, and a compact tile's
+/// low 20 bits are all 0. The other 63 bits hold, from the lowest: the older
+/// tile's index modulo 2^T (an age relative to the clock's tile, as in a
+/// compact tile), the distance to the newer tile (T - 1 bits), then the older
+/// and the newer value (32 - T bits each).
+enum TilePair {
+    static let tag: UInt64 = 1 << 19
+    /// Events a tile word of a region with pairs counts at most.
+    static let maximumTileCount: UInt64 = tag - 1
+
+    @inline(__always) static func isPair(_ word: UInt64) -> Bool { word & tag != 0 }
+
+    /// T for a window of `tileCount` tiles: ages below twice the window stay
+    /// apart, and at least 5, so that a half value always fits a compact tile.
+    static func tileBits(tileCount: Int64) -> UInt64 {
+        var bits: UInt64 = 5
+        while (Int64(1) << (bits - 1)) < tileCount { bits += 1 }
+        return bits
+    }
+
+    /// `value` in `bits` (32 - T) bits, or `nil`: a value ≥ 0 as hundredths
+    /// (low bit 0) or else thousandths (low bit 1), below 2^(bits - 1) either way.
+    @inline(__always)
+    static func half(_ value: Double, bits: UInt64) -> UInt64? {
+        guard value >= 0, let m = Thousandths.of(value, below: CompactTile.limit) else { return nil }
+        let limit = Int64(1) << (bits - 1)
+        if m % 10 == 0 && m / 10 < limit { return UInt64(m / 10) << 1 }
+        return m < limit ? UInt64(m) << 1 | 1 : nil
+    }
+
+    /// The value of a half: exactly the value it was made from (as in
+    /// ``Thousandths``, hundredths over 100 and their thousandths over 1000
+    /// are one quotient, correctly rounded), -0.0 read as +0.0.
+    @inline(__always)
+    static func value(half: UInt64) -> Double {
+        half & 1 == 0 ? Double(half >> 1) / 100 : Double(half >> 1) / 1000
+    }
+
+    /// The pair of `older` at `tile` and `newer` at `tile + distance`
+    /// (0 < distance < 2^(T - 1)), halves from ``half(_:bits:)``.
+    @inline(__always)
+    static func make(older: UInt64, newer: UInt64, tile: Int64, distance: Int64, tileBits t: UInt64) -> UInt64 {
+        let payload = (UInt64(bitPattern: tile) & ((1 << t) - 1)) | UInt64(distance) << t | older << (2 * t - 1) | newer << (t + 31)
+        return (payload >> 19) << 20 | tag | (payload & (tag - 1))
+    }
+
+    @inline(__always) static func payload(_ word: UInt64) -> UInt64 { (word >> 20) << 19 | (word & (tag - 1)) }
+
+    /// The older tile's index, given the clock's tile.
+    @inline(__always)
+    static func olderTile(_ word: UInt64, clockTile: Int64, tileBits t: UInt64) -> Int64 {
+        clockTile - Int64(bitPattern: (UInt64(bitPattern: clockTile) &- payload(word)) & ((1 << t) - 1))
+    }
+
+    /// Tiles from the older tile to the newer one.
+    @inline(__always)
+    static func distance(_ word: UInt64, tileBits t: UInt64) -> Int64 { Int64(bitPattern: (payload(word) >> t) & ((1 << (t - 1)) - 1)) }
+
+    @inline(__always) static func olderValue(_ word: UInt64, tileBits t: UInt64) -> Double { value(half: (payload(word) >> (2 * t - 1)) & ((1 << (32 - t)) - 1)) }
+    @inline(__always) static func newerValue(_ word: UInt64, tileBits t: UInt64) -> Double { value(half: payload(word) >> (t + 31)) }
+}
+
 /// A value as a whole number of thousandths, where that number gives it back
 /// exactly: decimals of up to three places as the decoder reads them (the
 /// nearest double to the decimal is the quotient of two exact doubles, one
@@ -270,6 +345,10 @@ struct CompiledAggregator: Sendable {
     var singleStride: Int
     /// One-event tiles may be one word (``CompactTile``).
     var compact: Bool
+    /// T of its ``TilePair``s (``Aggregator/pairTileBits``); 0: no pairs.
+    var pairTileBits: UInt64
+    /// ``Aggregator/maximumTileCount``.
+    var maximumTileCount: UInt64
     /// The totals end with where the newest tile starts (``Aggregator/keepsNewestTile``).
     var keepsNewestTile: Bool
     /// The most words one event can add to the region.
@@ -303,9 +382,12 @@ struct CompiledAggregator: Sendable {
         tileStride = a.tileStride
         singleStride = a.tileStride - a.squareColumns
         compact = a.compactsTiles
+        pairTileBits = a.pairTileBits
+        maximumTileCount = a.maximumTileCount
         keepsNewestTile = a.keepsNewestTile
         switch kind {
-        case .tiles: growth = a.tileStride
+        // Splitting a pair takes a word before the event widens a tile or adds one.
+        case .tiles: growth = a.tileStride + (a.compactsTiles ? 1 : 0)
         case .extremum: growth = packed ? 3 : 2
         // A packed list adds one word; a table's (tile, count) pair and its
         // growth are counted apart (``EntityWords/extraGrowth(kind:)``).

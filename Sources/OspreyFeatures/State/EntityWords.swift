@@ -176,24 +176,36 @@ struct EntityWords {
     }
 
     /// Words of the tile whose first word is `word`: a tile of one event has
-    /// no sums of squares, and a compact one is one word.
+    /// no sums of squares, and a compact one (or a pair of them) is one word.
     @inline(__always)
     static func tileWidth(_ word: UInt64, _ a: CompiledAggregator) -> Int {
         let n = TileWord.count(word)
-        return n > 1 ? a.tileStride : n == 1 ? a.singleStride : 1
+        if n == 1 { return a.singleStride }
+        return n == 0 || (a.pairTileBits != 0 && TilePair.isPair(word)) ? 1 : a.tileStride
     }
 
-    /// The index of the tile whose first word is `word`; `clockTile` is the
-    /// clock's tile (a ``CompactTile`` keeps only the index's low bits).
+    /// The index of the tile whose first word is `word` (of a pair, the older
+    /// tile); `clockTile` is the clock's tile (a ``CompactTile`` or a
+    /// ``TilePair`` keeps only the index's low bits).
     @inline(__always)
-    static func indexOfTile(_ word: UInt64, clockTile: Int64) -> Int64 {
-        CompactTile.isCompact(word) ? CompactTile.index(word, clockTile: clockTile) : TileWord.index(word)
+    static func indexOfTile(_ word: UInt64, clockTile: Int64, _ a: CompiledAggregator) -> Int64 {
+        if CompactTile.isCompact(word) { return CompactTile.index(word, clockTile: clockTile) }
+        if a.pairTileBits != 0 && TilePair.isPair(word) { return TilePair.olderTile(word, clockTile: clockTile, tileBits: a.pairTileBits) }
+        return TileWord.index(word)
+    }
+
+    /// The index of the newest tile in the entry whose first word is `word`.
+    @inline(__always)
+    static func newestIndexOfTile(_ word: UInt64, clockTile: Int64, _ a: CompiledAggregator) -> Int64 {
+        let index = indexOfTile(word, clockTile: clockTile, a)
+        return a.pairTileBits != 0 && TilePair.isPair(word) ? index + TilePair.distance(word, tileBits: a.pairTileBits) : index
     }
 
     /// Takes the tiles of the tile region at `offset` that left the window
     /// ending at `clockTile` out of its totals; returns how many words they
     /// take (still in place). `all`: every tile left it (the clock jumped by
-    /// the window or more), so none is read.
+    /// the window or more), so none is read. A pair whose older tile left
+    /// and newer one stays becomes a compact tile of the newer one.
     func evictTiles(at offset: Int, length: Int, aggregator a: CompiledAggregator, kind: KindProgram, clockTile: Int64, all: Bool) -> Int {
         let totals = a.totalsWidth
         let first = offset + totals
@@ -201,24 +213,38 @@ struct EntityWords {
         guard end > first else { return 0 }
         let start = clockTile - a.tileCount + 1
         var p = end
+        var halfPair = false  // words[p] is a pair whose older tile left
         if !all {
             p = first
-            while p < end && Self.indexOfTile(words[p], clockTile: clockTile) < start { p += Self.tileWidth(words[p], a) }
+            while p < end && Self.indexOfTile(words[p], clockTile: clockTile, a) < start {
+                if a.pairTileBits != 0 && TilePair.isPair(words[p]) && Self.newestIndexOfTile(words[p], clockTile: clockTile, a) >= start {
+                    halfPair = true
+                    break
+                }
+                p += Self.tileWidth(words[p], a)
+            }
         }
-        guard p > first else { return 0 }
         if p == end {
             // Empty window: reset the totals exactly rather than subtract.
             (words + offset).update(repeating: 0, count: totals)
             return p - first
         }
+        @inline(__always) func subtractCompact(_ v: Double) {
+            // One column, of a required field: its sum at 1, squares at 3.
+            setDouble(offset, double(offset) - 1)
+            compensatedAdd(at: offset + 1, -v)
+            if a.singleStride < a.tileStride { compensatedAdd(at: offset + 3, -(v * v)) }
+        }
         var tile = first
         while tile < p {
             if CompactTile.isCompact(words[tile]) {
-                // One column, of a required field: its sum at 1, squares at 3.
-                let v = CompactTile.value(words[tile])
-                setDouble(offset, double(offset) - 1)
-                compensatedAdd(at: offset + 1, -v)
-                if a.singleStride < a.tileStride { compensatedAdd(at: offset + 3, -(v * v)) }
+                subtractCompact(CompactTile.value(words[tile]))
+                tile += 1
+                continue
+            }
+            if a.pairTileBits != 0 && TilePair.isPair(words[tile]) {
+                subtractCompact(TilePair.olderValue(words[tile], tileBits: a.pairTileBits))
+                subtractCompact(TilePair.newerValue(words[tile], tileBits: a.pairTileBits))
                 tile += 1
                 continue
             }
@@ -245,6 +271,12 @@ struct EntityWords {
                 }
             }
             tile = from
+        }
+        if halfPair {
+            let pair = words[p]
+            subtractCompact(TilePair.olderValue(pair, tileBits: a.pairTileBits))
+            // A half value always fits a compact tile (``TilePair/tileBits(tileCount:)``).
+            words[p] = CompactTile.make(TilePair.newerValue(pair, tileBits: a.pairTileBits), tile: Self.newestIndexOfTile(pair, clockTile: clockTile, a))!
         }
         if a.keepsNewestTile { words[offset + totals - 1] -= UInt64(p - first) }
         return p - first
@@ -307,7 +339,7 @@ struct EntityWords {
     mutating func addToTiles(_ event: EventFields, tile k: Int64, clockTile: Int64, region j: Int, offset: Int, aggregator a: CompiledAggregator, kind: KindProgram) {
         let totals = a.totalsWidth
         let first = offset + totals
-        let end = offset + regionLength(j)
+        var end = offset + regionLength(j)
         // The tile of the greatest index ≤ k, if any (`found`), and where a new
         // tile for k goes (`position`).
         var found = -1
@@ -323,20 +355,29 @@ struct EntityWords {
             // The region's last word of totals says where the newest tile
             // starts: an event in order is O(1); an older one walks forward.
             let last = offset + Int(truncatingIfNeeded: words[first - 1])
-            if Self.indexOfTile(words[last], clockTile: clockTile) <= k {
+            if Self.newestIndexOfTile(words[last], clockTile: clockTile, a) <= k {
                 found = last
                 position = end
             } else {
+                // Bounded: the newest entry may be a pair whose older tile is ≤ k.
                 var p = first
-                while Self.indexOfTile(words[p], clockTile: clockTile) <= k {
+                while p < end && Self.indexOfTile(words[p], clockTile: clockTile, a) <= k {
                     found = p
                     p += Self.tileWidth(words[p], a)
                 }
                 position = p
             }
+            if a.pairTileBits != 0 && found >= 0 && TilePair.isPair(words[found])
+                && k <= Self.newestIndexOfTile(words[found], clockTile: clockTile, a) {
+                // The event joins one of the pair's tiles or falls between them.
+                let newer = splitPair(at: found, clockTile: clockTile, region: j, offset: offset, aggregator: a)
+                end += 1
+                if k >= newer { found += 1 }
+                position = found + 1
+            }
         }
         var tile: Int
-        if found >= 0 && Self.indexOfTile(words[found], clockTile: clockTile) == k && TileWord.count(words[found]) < TileWord.maximumCount {
+        if found >= 0 && Self.indexOfTile(words[found], clockTile: clockTile, a) == k && TileWord.count(words[found]) < a.maximumTileCount {
             tile = found
             let n = TileWord.count(words[tile])
             if n == 0 {
@@ -349,6 +390,18 @@ struct EntityWords {
             var width = a.singleStride
             // One column, of a required field: its sum at 1 in the totals, squares at 3.
             let v = a.compact ? event.numbers[kind.columns[a.columns.lowerBound].field] : .nan
+            if a.pairTileBits != 0 && found >= 0 && position == found + 1 && CompactTile.isCompact(words[found]),
+               let newer = TilePair.half(v, bits: 32 - a.pairTileBits),
+               let older = TilePair.half(CompactTile.value(words[found]), bits: 32 - a.pairTileBits) {
+                // Right after a compact tile: the two share its word, and the
+                // newest tile, if this is it, starts where it did.
+                let olderTile = CompactTile.index(words[found], clockTile: clockTile)
+                if k - olderTile < Int64(1) << (a.pairTileBits - 1) {
+                    words[found] = TilePair.make(older: older, newer: newer, tile: olderTile, distance: k - olderTile, tileBits: a.pairTileBits)
+                    addCompact(v, offset: offset, aggregator: a)
+                    return
+                }
+            }
             let compactWord = a.compact ? CompactTile.make(v, tile: k) : nil
             if let compactWord {
                 width = 1
@@ -363,9 +416,7 @@ struct EntityWords {
                 if tile == end { words[first - 1] = UInt64(tile - offset) } else { words[first - 1] += UInt64(width) }
             }
             if compactWord != nil {
-                setDouble(offset, double(offset) + 1)
-                compensatedAdd(at: offset + 1, v)
-                if a.singleStride < a.tileStride { compensatedAdd(at: offset + 3, v * v) }
+                addCompact(v, offset: offset, aggregator: a)
                 return
             }
         }
@@ -396,6 +447,31 @@ struct EntityWords {
             to += column.squares ? 4 : 2
             from += column.squares && !single ? 2 : 1
         }
+    }
+
+    /// Adds a compact tile's value to the totals of a region of one column of
+    /// a required field: its sum at 1, squares at 3.
+    @inline(__always)
+    func addCompact(_ v: Double, offset: Int, aggregator a: CompiledAggregator) {
+        setDouble(offset, double(offset) + 1)
+        compensatedAdd(at: offset + 1, v)
+        if a.singleStride < a.tileStride { compensatedAdd(at: offset + 3, v * v) }
+    }
+
+    /// Turns the ``TilePair`` at `tile` into two compact tiles, before an
+    /// event joins one of them or comes between them; returns the newer
+    /// tile's index.
+    mutating func splitPair(at tile: Int, clockTile: Int64, region j: Int, offset: Int, aggregator a: CompiledAggregator) -> Int64 {
+        let pair = words[tile]
+        let older = TilePair.olderTile(pair, clockTile: clockTile, tileBits: a.pairTileBits)
+        let newer = older + TilePair.distance(pair, tileBits: a.pairTileBits)
+        insertWords(1, at: tile + 1, region: j)
+        // Whether the pair was the newest tile or before it, the newest has moved up by one.
+        words[offset + a.totalsWidth - 1] += 1
+        // A half value always fits a compact tile (``TilePair/tileBits(tileCount:)``).
+        words[tile] = CompactTile.make(TilePair.olderValue(pair, tileBits: a.pairTileBits), tile: older)!
+        words[tile + 1] = CompactTile.make(TilePair.newerValue(pair, tileBits: a.pairTileBits), tile: newer)!
+        return newer
     }
 
     /// Turns the ``CompactTile`` at `tile` (of index `k`) into a tile word
