@@ -182,7 +182,8 @@ struct CheckpointTests {
         return result
     }
 
-    /// An entity's words as version 4 kept them: every tile in a tile word
+    /// An entity's words as version 4 kept them: a total in every tile
+    /// region, also one that only counts, every tile in a tile word
     /// (a compact tile becomes a tile word of count 1 and its sum), a
     /// newest-tile word only in tile regions with sums of squares, and
     /// (tile, value) pairs in min/max queues. Written from the layout's
@@ -213,6 +214,10 @@ struct CheckpointTests {
                         p += 3
                     }
                 }
+            }
+            if a.countsOnly && region.count < 2 {
+                // The total (a double) before the tile words, also of none or one.
+                converted = [(region.first.map { Double($0 & 0xFFFFF) } ?? 0).bitPattern] + region
             }
             if a.compactsTiles {
                 let squares = a.squareColumns > 0
@@ -286,7 +291,7 @@ struct CheckpointTests {
         let plan = try FeatureFixtures.plan()
         let bytes = CheckpointCodec.encode(PartitionState(plan: plan), metadata: metadata(plan, offset: 0))
         #expect(bytes[8..<12].elementsEqual([UInt8(CheckpointCodec.version), 0, 0, 0]))
-        #expect(CheckpointCodec.version == 6)
+        #expect(CheckpointCodec.version == 7)
     }
 
     @Test("a version-4 checkpoint, every tile in a tile word and min/max entries in pairs, is read into this build's compact forms",

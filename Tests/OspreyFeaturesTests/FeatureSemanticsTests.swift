@@ -290,6 +290,57 @@ struct FeatureSemanticsTests {
                 sign > 0 ? "two one-event tiles in one word" : "two compact tiles of one word each")
     }
 
+    @Test("a window that only counts keeps its total only with two tiles or more, and counts exactly through late events")
+    func countOnlyWindows() throws {
+        // Windows of 2 and 10 tiles of 1 s over events up to 3 s apart, a
+        // quarter of them up to 8 s late: the regions go from no tile to one
+        // and to several and back, against a brute force.
+        let yaml = FeatureFixtures.config(
+            """
+                  - {name: short, entity: card_id, aggregation: count, window: 2s, resolution: 1s}
+                  - {name: long, entity: card_id, aggregation: count, window: 10s, resolution: 1s}
+            """,
+            extra: "    allowed_lateness: 1h\n")
+        let plan = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: yaml, baseDirectory: "."))
+        #expect(plan.kinds[0].aggregators.allSatisfy { $0.countsOnly })
+        var random = LateStream(seed: 11)
+        let stream = random.events(3_000, spacing: 3_000) { _ in 1 }
+        var state = PartitionState(plan: plan)
+        var lengths: [Int: Int] = [:]  // the short window's region lengths seen
+        var vectors: [[Double]] = []
+        for line in stream.lines {
+            vectors += FeatureFixtures.stream([line], plan: plan, state: &state).map(\.vector.values)
+            let words = try #require(state.tables[0].entity("c")?.words)
+            lengths[Int(words[0] & 0x7FFF_FFFF), default: 0] += 1
+        }
+        let short = stream.windows(tiles: 2).map { Double($0.count) }
+        let long = stream.windows(tiles: 10).map { Double($0.count) }
+        #expect(vectors.map { $0[0] } == short)
+        #expect(vectors.map { $0[1] } == long)
+        // One tile is one word, two are a total and two tile words.
+        #expect(Set(lengths.keys).isSubset(of: [0, 1, 3]) && lengths[1, default: 0] > 1_000 && lengths[3, default: 0] > 100, "\(lengths)")
+
+        // An empty window reads 0 and takes no words.
+        let empty = EntityState(aggregators: plan.kinds[0].aggregators)
+        #expect(empty.words == [0])
+
+        // Events the filter leaves out move the clock without adding a tile:
+        // the window can drop to one tile, and its total goes with the others.
+        let filtered = FeaturePlan(spec: try FeatureSpecLoader.load(yaml: FeatureFixtures.config(
+            "      - {name: web, entity: card_id, aggregation: count, window: 2s, resolution: 1s, where: {channel: web}}",
+            fields: "      event_id: string\n      event_time: timestamp\n      card_id: string\n      channel: string\n"), baseDirectory: "."))
+        var filteredState = PartitionState(plan: filtered)
+        var lengthsAfter: [UInt64] = []
+        var counts: [Double] = []
+        for (i, (t, channel)) in [(0, "web"), (1_000, "web"), (2_500, "app"), (3_500, "app")].enumerated() {
+            let line = Array(#"{"event_id":"e\#(i)","event_time":\#(1_000_000 + t),"card_id":"c","channel":"\#(channel)"}"#.utf8)
+            counts += FeatureFixtures.stream([line], plan: filtered, state: &filteredState).map { $0.vector.values[0] }
+            lengthsAfter.append(try #require(filteredState.tables[0].entity("c")?.words[0]))
+        }
+        #expect(counts == [1, 2, 1, 0])
+        #expect(lengthsAfter == [1, 3, 1, 0])
+    }
+
     @Test("a late event between the two tiles of the newest pair keeps the tiles in order")
     func lateEventInsideNewestPair() throws {
         // 10 s of 1 s tiles. Tiles 0 and 5 share a word and are the newest;
@@ -476,15 +527,15 @@ struct LateStream {
 
         /// For each event, the amounts its 10 s window of 1 s tiles holds
         /// once it is applied: tiles after the newest time seen minus 10.
-        func windows() -> [[Double]] {
+        func windows(tiles: Int64 = 10) -> [[Double]] {
             var held: [(tile: Int64, value: Double)] = []
             var seen = Int64.min
             return times.indices.map { i in
                 seen = max(seen, times[i])
                 let newest = (1_000_000_000 + seen) / 1_000
                 let tile = (1_000_000_000 + times[i]) / 1_000
-                if tile > newest - 10 { held.append((tile, values[i])) }
-                held.removeAll { $0.tile <= newest - 10 }
+                if tile > newest - tiles { held.append((tile, values[i])) }
+                held.removeAll { $0.tile <= newest - tiles }
                 return held.map(\.value)
             }
         }

@@ -58,8 +58,8 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
 
 func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 
-/// Encodes and decodes partition state in Osprey's checkpoint format, version 6
-/// (and reads versions 2 to 5).
+/// Encodes and decodes partition state in Osprey's checkpoint format, version 7
+/// (and reads versions 2 to 6).
 ///
 /// Layout (little-endian): magic `OSPRYCKP`, u32 version, u64 spec fingerprint,
 /// i64 created-at, string topic, i32 partition, i64 next offset, i64 stream
@@ -68,7 +68,9 @@ func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 /// i64 clock, u32 word count, the words), and last a u32 CRC-32C of all bytes
 /// before it. Strings are a u32 length and UTF-8 bytes.
 public enum CheckpointCodec {
-    /// The format version written. 6: two neighbouring compact tiles may
+    /// The format version written. 7: a region that only counts events
+    /// keeps no total while it has at most one tile (the tile's count is the
+    /// total); version 6 is converted on restore. 6: two neighbouring compact tiles may
     /// share a word (``TilePair``, bit 19 set), so a tile word in a region of
     /// compact tiles counts at most 2^19 - 1 events; version 5 tiles of more
     /// are split on restore. 5: a tile of one event may be one word
@@ -86,8 +88,8 @@ public enum CheckpointCodec {
     /// 2^19 tiles; tiles of one event without sums of squares, and the
     /// newest tile's position at the end of the totals. 2: packed tile words, per-column counts only for
     /// optional fields; still read, and converted on restore.
-    public static let version: UInt32 = 6
-    static let readableVersions: ClosedRange<UInt32> = 2...6
+    public static let version: UInt32 = 7
+    static let readableVersions: ClosedRange<UInt32> = 2...7
     static let magic: [UInt8] = Array("OSPRYCKP".utf8)
 
     /// Encodes `state` and `metadata`.
@@ -168,6 +170,8 @@ public enum CheckpointCodec {
             let compactsValues = version <= 4 && (aggregators?.contains { $0.compactsTiles || $0.packsExtremum } ?? false)
             // Version 5 counted up to 2^20 - 1 events in any tile word.
             let splitsCounts = version <= 5 && (aggregators?.contains(where: \.compactsTiles) ?? false)
+            // Version 6 kept a total in every region that only counts.
+            let dropsTotals = version <= 6 && (aggregators?.contains(where: \.countsOnly) ?? false)
             for _ in 0..<Int(n) {
                 let keyRange = try reader.take(Int(try reader.u16()))
                 let clock = try reader.i64()
@@ -180,7 +184,7 @@ public enum CheckpointCodec {
                     withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(count, 1)) { buffer in
                         UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[wordRange]))
                         let key = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[keyRange])
-                        if version <= 3 || compactsValues || splitsCounts {
+                        if version <= 3 || compactsValues || splitsCounts || dropsTotals {
                             var old = Array(UnsafeBufferPointer(rebasing: buffer[0..<count]))
                             if version == 2 {
                                 guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion2($0, aggregators: inCreationOrder!) }) else { return false }
@@ -196,6 +200,10 @@ public enum CheckpointCodec {
                             }
                             if splitsCounts {
                                 guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion5($0, aggregators: aggregators) }) else { return false }
+                                old = converted
+                            }
+                            if dropsTotals {
+                                guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion6($0, aggregators: aggregators) }) else { return false }
                                 old = converted
                             }
                             old.withUnsafeBufferPointer { table.insertRestored(key, clock: clock, words: $0) }
@@ -225,6 +233,49 @@ public enum CheckpointCodec {
 }
 
 extension CheckpointCodec {
+    /// An entity's words with each region rewritten by `rewrite`, which is
+    /// given the region's aggregator and old words and appends the new ones
+    /// to the words so far (the region starts at their count then); it
+    /// returns `false` if the old words are inconsistent. Region lengths are
+    /// two to a word, and a region keeps its table flag. `nil` if inconsistent.
+    static func rewritingRegions(
+        _ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator],
+        _ rewrite: (Aggregator, Slice<UnsafeBufferPointer<UInt64>>, inout [UInt64]) -> Bool
+    ) -> [UInt64]? {
+        let header = EntityWords.headerWords(regions: aggregators.count)
+        guard old.count >= header else { return nil }
+        var words = [UInt64](repeating: 0, count: header)
+        words.reserveCapacity(old.count + aggregators.count)
+        var from = header
+        for (j, a) in aggregators.enumerated() {
+            let field = (old[j >> 1] >> EntityWords.lengthShift(j)) & 0xFFFF_FFFF
+            let length = Int(truncatingIfNeeded: field & (EntityWords.tableFlag - 1))
+            guard from + length <= old.count else { return nil }
+            let start = words.count
+            guard rewrite(a, old[from..<(from + length)], &words) else { return nil }
+            EntityWords.setRegionLength(words.count - start, region: j, in: &words)
+            words[j >> 1] |= (field & EntityWords.tableFlag) << EntityWords.lengthShift(j)
+            from += length
+        }
+        guard from == old.count else { return nil }
+        return words
+    }
+
+    /// An entity's words in version 6 as version 7 keeps them: a region that
+    /// only counts events (``Aggregator/countsOnly``) keeps its total only
+    /// with two tiles or more. `nil` if inconsistent.
+    static func convertFromVersion6(_ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator]) -> [UInt64]? {
+        rewritingRegions(old, aggregators: aggregators) { a, region, words in
+            guard a.countsOnly else {
+                words += region
+                return true
+            }
+            guard !region.isEmpty else { return false }
+            words += region.count <= 2 ? region.dropFirst() : region
+            return true
+        }
+    }
+
     /// An entity's words in version 5 as version 6 keeps them: in regions of
     /// compact tiles, a tile word counting 2^19 events or more (which would
     /// read as a ``TilePair``) is split into tile words of at most
@@ -232,56 +283,42 @@ extension CheckpointCodec {
     /// 0, so that evicting them all takes out what the tile held. `nil` if
     /// inconsistent.
     static func convertFromVersion5(_ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator]) -> [UInt64]? {
-        let k = aggregators.count
-        let header = EntityWords.headerWords(regions: k)
-        guard old.count >= header else { return nil }
-        var words = [UInt64](repeating: 0, count: header)
-        words.reserveCapacity(old.count)
-        var from = header
-        for (j, a) in aggregators.enumerated() {
-            let field = (old[j >> 1] >> EntityWords.lengthShift(j)) & 0xFFFF_FFFF
-            let length = Int(truncatingIfNeeded: field & (EntityWords.tableFlag - 1))
-            guard from + length <= old.count else { return nil }
-            let end = from + length
-            let start = words.count
-            if a.compactsTiles {
-                let totals = a.totalsWidth
-                let single = a.tileStride - a.squareColumns
-                guard length >= totals else { return nil }
-                words += old[from..<(from + totals)]
-                var p = from + totals
-                while p < end {
-                    let count = TileWord.count(old[p])
-                    let width = count == 0 ? 1 : count == 1 ? single : a.tileStride
-                    guard p + width <= end else { return nil }
-                    words[start + totals - 1] = UInt64(words.count - start)
-                    guard count > a.maximumTileCount else {
-                        words += old[p..<(p + width)]
-                        p += width
-                        continue
-                    }
-                    let index = TileWord.index(old[p])
-                    words.append(TileWord.make(index: index, count: a.maximumTileCount))
-                    words += old[(p + 1)..<(p + width)]
-                    var rest = count - a.maximumTileCount
-                    while rest > 0 {
-                        let n = Swift.min(rest, a.maximumTileCount)
-                        words[start + totals - 1] = UInt64(words.count - start)
-                        words.append(TileWord.make(index: index, count: n))
-                        words += repeatElement(0, count: (n == 1 ? single : a.tileStride) - 1)
-                        rest -= n
-                    }
-                    p += width
-                }
-            } else {
-                words += old[from..<end]
+        rewritingRegions(old, aggregators: aggregators) { a, region, words in
+            guard a.compactsTiles else {
+                words += region
+                return true
             }
-            EntityWords.setRegionLength(words.count - start, region: j, in: &words)
-            words[j >> 1] |= (field & EntityWords.tableFlag) << EntityWords.lengthShift(j)
-            from = end
+            let start = words.count
+            let totals = a.totalsWidth
+            let single = a.tileStride - a.squareColumns
+            guard region.count >= totals else { return false }
+            words += region.prefix(totals)
+            var p = region.startIndex + totals
+            while p < region.endIndex {
+                let count = TileWord.count(region[p])
+                let width = count == 0 ? 1 : count == 1 ? single : a.tileStride
+                guard p + width <= region.endIndex else { return false }
+                words[start + totals - 1] = UInt64(words.count - start)
+                guard count > a.maximumTileCount else {
+                    words += region[p..<(p + width)]
+                    p += width
+                    continue
+                }
+                let index = TileWord.index(region[p])
+                words.append(TileWord.make(index: index, count: a.maximumTileCount))
+                words += region[(p + 1)..<(p + width)]
+                var rest = count - a.maximumTileCount
+                while rest > 0 {
+                    let n = Swift.min(rest, a.maximumTileCount)
+                    words[start + totals - 1] = UInt64(words.count - start)
+                    words.append(TileWord.make(index: index, count: n))
+                    words += repeatElement(0, count: (n == 1 ? single : a.tileStride) - 1)
+                    rest -= n
+                }
+                p += width
+            }
+            return true
         }
-        guard from == old.count else { return nil }
-        return words
     }
 
     /// An entity's words in version 4 as version 5 keeps them: in tile
@@ -291,55 +328,41 @@ extension CheckpointCodec {
     /// `min`/`max` queue of a short enough window holds ``ExtremumEntry``s
     /// instead of (tile, value) pairs. `nil` if inconsistent.
     static func convertFromVersion4(_ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator]) -> [UInt64]? {
-        let k = aggregators.count
-        let header = EntityWords.headerWords(regions: k)
-        guard old.count >= header else { return nil }
-        var words = [UInt64](repeating: 0, count: header)
-        words.reserveCapacity(old.count + k)
-        var from = header
-        for (j, a) in aggregators.enumerated() {
-            let field = (old[j >> 1] >> EntityWords.lengthShift(j)) & 0xFFFF_FFFF
-            let length = Int(truncatingIfNeeded: field & (EntityWords.tableFlag - 1))
-            guard from + length <= old.count else { return nil }
-            let end = from + length
+        rewritingRegions(old, aggregators: aggregators) { a, region, words in
             let start = words.count
             if a.compactsTiles {
                 let totals = a.squareColumns > 0 ? a.totalsWidth : a.totalsWidth - 1
-                guard length >= totals else { return nil }
-                words += old[from..<(from + totals)]
+                guard region.count >= totals else { return false }
+                words += region.prefix(totals)
                 if a.squareColumns == 0 { words.append(0) }
-                var p = from + totals
-                while p < end {
-                    let count = TileWord.count(old[p])
+                var p = region.startIndex + totals
+                while p < region.endIndex {
+                    let count = TileWord.count(region[p])
                     let width = count == 1 ? a.tileStride - a.squareColumns : a.tileStride
-                    guard count > 0, p + width <= end else { return nil }
+                    guard count > 0, p + width <= region.endIndex else { return false }
                     words[start + a.totalsWidth - 1] = UInt64(words.count - start)
-                    if count == 1, let compact = CompactTile.make(Double(bitPattern: old[p + 1]), tile: TileWord.index(old[p])) {
+                    if count == 1, let compact = CompactTile.make(Double(bitPattern: region[p + 1]), tile: TileWord.index(region[p])) {
                         words.append(compact)
                     } else {
-                        words += old[p..<(p + width)]
+                        words += region[p..<(p + width)]
                     }
                     p += width
                 }
             } else if a.packsExtremum {
-                guard length % 2 == 0 else { return nil }
-                for e in stride(from: from, to: end, by: 2) {
-                    let tile = Int64(bitPattern: old[e])
-                    if let compact = ExtremumEntry.compact(Double(bitPattern: old[e + 1]), tile: tile) {
+                guard region.count % 2 == 0 else { return false }
+                for e in stride(from: region.startIndex, to: region.endIndex, by: 2) {
+                    let tile = Int64(bitPattern: region[e])
+                    if let compact = ExtremumEntry.compact(Double(bitPattern: region[e + 1]), tile: tile) {
                         words.append(compact)
                     } else {
-                        words += [ExtremumEntry.tileWord(tile), old[e + 1], ExtremumEntry.tileWord(tile)]
+                        words += [ExtremumEntry.tileWord(tile), region[e + 1], ExtremumEntry.tileWord(tile)]
                     }
                 }
             } else {
-                words += old[from..<end]
+                words += region
             }
-            EntityWords.setRegionLength(words.count - start, region: j, in: &words)
-            words[j >> 1] |= (field & EntityWords.tableFlag) << EntityWords.lengthShift(j)
-            from = end
+            return true
         }
-        guard from == old.count else { return nil }
-        return words
     }
 
     /// An entity's words in version 3, its regions in creation order, with

@@ -43,6 +43,15 @@ struct Aggregator: Sendable, Equatable {
         return columns.count == 1 && !columns[0].counted && tileCount <= CompactTile.maximumTiles
     }
 
+    /// Whether a tile region only counts events (no columns). Such a region
+    /// keeps its total only while it has two tiles or more: empty, it has no
+    /// words; with one tile, that tile's word, whose count is the total (see
+    /// ``EntityWords/addToCounts(tile:region:offset:)``).
+    var countsOnly: Bool {
+        guard case .tiles(let columns) = kind else { return false }
+        return columns.isEmpty
+    }
+
     /// T of the ``TilePair``s of a region that keeps compact tiles; 0 for others.
     var pairTileBits: UInt64 { compactsTiles ? TilePair.tileBits(tileCount: tileCount) : 0 }
 
@@ -91,7 +100,7 @@ struct Aggregator: Sendable, Equatable {
     /// Words an empty region takes.
     var emptyLength: Int {
         switch kind {
-        case .tiles: return totalsWidth
+        case .tiles: return countsOnly ? 0 : totalsWidth
         case .extremum, .distinct: return 0
         case .last: return 2
         }
@@ -345,6 +354,8 @@ struct CompiledAggregator: Sendable {
     var singleStride: Int
     /// One-event tiles may be one word (``CompactTile``).
     var compact: Bool
+    /// A tile region without columns (``Aggregator/countsOnly``).
+    var countsOnly: Bool
     /// T of its ``TilePair``s (``Aggregator/pairTileBits``); 0: no pairs.
     var pairTileBits: UInt64
     /// ``Aggregator/maximumTileCount``.
@@ -382,12 +393,14 @@ struct CompiledAggregator: Sendable {
         tileStride = a.tileStride
         singleStride = a.tileStride - a.squareColumns
         compact = a.compactsTiles
+        countsOnly = a.countsOnly
         pairTileBits = a.pairTileBits
         maximumTileCount = a.maximumTileCount
         keepsNewestTile = a.keepsNewestTile
         switch kind {
         // Splitting a pair takes a word before the event widens a tile or adds one.
-        case .tiles: growth = a.tileStride + (a.compactsTiles ? 1 : 0)
+        // A count-only region of one tile gains its total with a second.
+        case .tiles: growth = a.countsOnly ? 2 : a.tileStride + (a.compactsTiles ? 1 : 0)
         case .extremum: growth = packed ? 3 : 2
         // A packed list adds one word; a table's (tile, count) pair and its
         // growth are counted apart (``EntityWords/extraGrowth(kind:)``).

@@ -123,6 +123,8 @@ struct EntityWords {
                 // their tile modulo a power of two that the jump may wrap.
                 let jumped = oldClock < start * a.step
                 switch a.kind {
+                case .tiles where a.countsOnly:
+                    (head, dropped) = evictCounts(at: from, length: length, clockTile: clockTile, tileCount: a.tileCount, all: jumped)
                 case .tiles:
                     head = a.totalsWidth
                     dropped = evictTiles(at: from, length: length, aggregator: a, kind: kind, clockTile: clockTile, all: jumped)
@@ -282,6 +284,69 @@ struct EntityWords {
         return p - first
     }
 
+    /// Takes the tiles that left the window ending at `clockTile` out of a
+    /// count-only region (``Aggregator/countsOnly``): no words, one tile
+    /// word, or the total and two tile words or more. Returns the words kept
+    /// in front (the total, while two tiles or more stay) and the words
+    /// dropped after them: when at most one tile stays, the total goes too.
+    func evictCounts(at offset: Int, length: Int, clockTile: Int64, tileCount: Int64, all: Bool) -> (head: Int, dropped: Int) {
+        guard length > 0 else { return (0, 0) }
+        if all { return (0, length) }
+        let start = clockTile - tileCount + 1
+        if length == 1 { return (0, TileWord.index(words[offset]) < start ? 1 : 0) }
+        let end = offset + length
+        var p = offset + 1
+        var evicted: UInt64 = 0
+        while p < end && TileWord.index(words[p]) < start {
+            evicted += TileWord.count(words[p])
+            p += 1
+        }
+        guard end - p >= 2 else { return (0, p - offset) }
+        setDouble(offset, double(offset) - Double(evicted))
+        return (1, p - offset - 1)
+    }
+
+    /// Counts an event of tile `k` in count-only region `j` (see
+    /// ``evictCounts(at:length:clockTile:tileCount:all:)``), searching back
+    /// from the newest tile.
+    @inline(__always)
+    mutating func addToCounts(tile k: Int64, region j: Int, offset: Int) {
+        let length = regionLength(j)
+        if length == 0 {
+            insertWords(1, at: offset, region: j)
+            words[offset] = TileWord.make(index: k, count: 1)
+            return
+        }
+        if length == 1 {
+            let only = words[offset]
+            if TileWord.index(only) == k && TileWord.count(only) < TileWord.maximumCount {
+                words[offset] = only + 1
+                return
+            }
+            // A second tile: the total goes in front, the tiles in order.
+            insertWords(2, at: offset, region: j)
+            let tile = TileWord.make(index: k, count: 1)
+            if TileWord.index(only) <= k {
+                words[offset + 1] = only
+                words[offset + 2] = tile
+            } else {
+                words[offset + 1] = tile
+            }
+            setDouble(offset, Double(TileWord.count(only) + 1))
+            return
+        }
+        let first = offset + 1
+        var p = offset + length
+        while p > first && TileWord.index(words[p - 1]) > k { p -= 1 }
+        if p > first && TileWord.index(words[p - 1]) == k && TileWord.count(words[p - 1]) < TileWord.maximumCount {
+            words[p - 1] += 1
+        } else {
+            insertWords(1, at: p, region: j)
+            words[p] = TileWord.make(index: k, count: 1)
+        }
+        setDouble(offset, double(offset) + 1)
+    }
+
     /// Neumaier's compensated addition: words[i] is the sum, words[i+1] the
     /// running correction. Keeps add-then-evict from drifting away from the
     /// sum of what is in the window.
@@ -312,6 +377,8 @@ struct EntityWords {
         let clockTile = tileIndex(clock, a.step)
         guard k > clockTile - a.tileCount else { return }  // older than the window: never visible again
         switch a.kind {
+        case .tiles where a.countsOnly:
+            addToCounts(tile: k, region: j, offset: offset)
         case .tiles:
             addToTiles(event, tile: k, clockTile: clockTile, region: j, offset: offset, aggregator: a, kind: kind)
         case .extremum:
@@ -892,6 +959,10 @@ struct EntityWords {
         switch read.operation {
         case .count:
             return double(offset)
+        case .counter:
+            // A count-only region: its total, or its one tile's count, or none.
+            let length = regionLength(read.aggregator)
+            return length > 1 ? double(offset) : length == 1 ? Double(TileWord.count(words[offset])) : 0
         case .sum:
             return double(offset + read.column) + double(offset + read.column + 1)
         case .mean:
@@ -919,7 +990,9 @@ struct EntityWords {
 /// Reads one feature value out of an aggregator.
 struct FeatureRead: Sendable, Equatable {
     enum Operation: Sendable, Equatable {
-        case count, sum, mean, stddev, extremum, distinct, last
+        /// `counter` reads a count-only region (``Aggregator/countsOnly``);
+        /// `count` the count in other tile regions' totals.
+        case count, counter, sum, mean, stddev, extremum, distinct, last
     }
 
     /// The aggregator index in the entity's plan.

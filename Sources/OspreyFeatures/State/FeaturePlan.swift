@@ -310,6 +310,7 @@ struct EntityKindBuilder {
         }
         postReads = pending.map { p in
             var read = FeatureRead(aggregator: p.aggregator, operation: p.operation, column: 0)
+            if p.operation == .count && aggregators[p.aggregator].countsOnly { read.operation = .counter }
             if p.operation == .distinct { read.column = aggregators[p.aggregator].packsDistinct ? 1 : 2 }
             if p.operation == .extremum { read.column = aggregators[p.aggregator].packsExtremum ? 1 : 2 }
             if let field = p.field, case .tiles(let columns) = aggregators[p.aggregator].kind {
