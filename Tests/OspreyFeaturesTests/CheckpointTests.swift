@@ -134,7 +134,8 @@ struct CheckpointTests {
                 while (Int64(1) << (t - 1)) < a.tileCount { t += 1 }
                 let clockTile = clock >= 0 ? clock / a.step : (clock - a.step + 1) / a.step
                 let totals = a.totalsWidth
-                let newest = Int(region[totals - 1])
+                // The count word: the count above 24 bits of the newest tile's position.
+                let newest = Int(region[0] & 0xFF_FFFF)
                 converted = Array(region[0..<totals])
                 var p = totals
                 while p < region.count {
@@ -149,11 +150,11 @@ struct CheckpointTests {
                         }
                         converted.append(compact(value((payload >> (2 * t - 1)) & ((1 << (32 - t)) - 1)), older))
                         converted.append(compact(value(payload >> (t + 31)), newer))
-                        if p == newest { converted[totals - 1] = UInt64(converted.count - 1) }
+                        if p == newest { converted[0] = converted[0] & ~0xFF_FFFF | UInt64(converted.count - 1) }
                         p += 1
                     } else {
                         let width = word & 0xFFFFF == 0 ? 1 : word & 0xFFFFF == 1 ? a.tileStride - a.squareColumns : a.tileStride
-                        if p == newest { converted[totals - 1] = UInt64(converted.count) }
+                        if p == newest { converted[0] = converted[0] & ~0xFF_FFFF | UInt64(converted.count) }
                         converted += region[p..<(p + width)]
                         p += width
                     }
@@ -161,6 +162,31 @@ struct CheckpointTests {
             }
             out[j >> 1] |= (UInt64(converted.count) | (field & 0x8000_0000)) << UInt64(32 * (j & 1))
             out += converted
+        }
+        return out
+    }
+
+    /// An entity's words as version 7 kept them: in tile regions that keep
+    /// where their newest tile starts, the count a double and the position
+    /// a word after the sums (in version 8, the count's high 40 bits and the
+    /// position's low 24 share the first word).
+    static func version7Words(_ words: [UInt64], kind: EntityKind) -> [UInt64] {
+        let header = EntityWords.headerWords(regions: kind.aggregators.count)
+        var out = [UInt64](repeating: 0, count: header)
+        var offset = header
+        for (j, a) in kind.aggregators.enumerated() {
+            let field = (words[j >> 1] >> UInt64(32 * (j & 1))) & 0xFFFF_FFFF
+            let length = Int(field & 0x7FFF_FFFF)
+            var region = Array(words[offset..<(offset + length)])
+            offset += length
+            if a.keepsNewestTile {
+                let totals = a.totalsWidth
+                let position = region[0] & 0xFF_FFFF
+                let count = Double(region[0] >> 24)
+                region = [count.bitPattern] + region[1..<totals] + [position == 0 ? 0 : position + 1] + region[totals...]
+            }
+            out[j >> 1] |= (UInt64(region.count) | (field & 0x8000_0000)) << UInt64(32 * (j & 1))
+            out += region
         }
         return out
     }
@@ -182,7 +208,7 @@ struct CheckpointTests {
         return result
     }
 
-    /// An entity's words as version 4 kept them: a total in every tile
+    /// An entity's words in version 7 as version 4 kept them: a total in every tile
     /// region, also one that only counts, every tile in a tile word
     /// (a compact tile becomes a tile word of count 1 and its sum), a
     /// newest-tile word only in tile regions with sums of squares, and
@@ -221,7 +247,7 @@ struct CheckpointTests {
             }
             if a.compactsTiles {
                 let squares = a.squareColumns > 0
-                let totals = a.totalsWidth
+                let totals = a.totalsWidthBefore8
                 converted = Array(region[0..<(squares ? totals : totals - 1)])
                 var p = totals
                 while p < region.count {
@@ -248,13 +274,14 @@ struct CheckpointTests {
         return out
     }
 
-    /// `state` as a checkpoint of format `version` (4 or 3) would hold it.
+    /// `state` as a checkpoint of format `version` (7, 4 or 3) would hold it.
     static func legacyCheckpoint(_ state: PartitionState, plan: FeaturePlan, version: UInt8, metadata: CheckpointMetadata) -> [UInt8] {
         var old = state
         for (k, kind) in plan.kinds.enumerated() {
             var table = EntityTable()
             state.tables[k].forEach { key, entity in
-                var words = version4Words(unpairedWords(entity.words, clock: entity.clock, kind: kind), clock: entity.clock, kind: kind)
+                var words = version7Words(version == 7 ? entity.words : unpairedWords(entity.words, clock: entity.clock, kind: kind), kind: kind)
+                if version <= 4 { words = version4Words(words, clock: entity.clock, kind: kind) }
                 if version == 3 {
                     // Region n of version 4 is region creationOrder[n] of version 3.
                     let count = kind.aggregators.count
@@ -291,7 +318,7 @@ struct CheckpointTests {
         let plan = try FeatureFixtures.plan()
         let bytes = CheckpointCodec.encode(PartitionState(plan: plan), metadata: metadata(plan, offset: 0))
         #expect(bytes[8..<12].elementsEqual([UInt8(CheckpointCodec.version), 0, 0, 0]))
-        #expect(CheckpointCodec.version == 7)
+        #expect(CheckpointCodec.version == 8)
     }
 
     @Test("a version-4 checkpoint, every tile in a tile word and min/max entries in pairs, is read into this build's compact forms",
@@ -337,11 +364,12 @@ struct CheckpointTests {
         _ = FeatureFixtures.stream([line(0, 0, 1), line(1, 1, 2), line(2, 2, 3), line(3, 60_000, -4)], plan: plan, state: &state)
         let entity = try #require(state.tables[0].entity("c"))
         let header = EntityWords.headerWords(regions: 1)
+        // Version 5 kept the count as a double, the newest tile's position after the sums.
         let totals = plan.kinds[0].aggregators[0].totalsWidth
-        var words = entity.words
+        var words = Self.version7Words(entity.words, kind: plan.kinds[0])
         let many: UInt64 = (1 << 20) - 1
-        #expect(TileWord.count(words[header + totals]) == 3)
-        words[header + totals] += many - 3
+        #expect(TileWord.count(words[header + totals + 1]) == 3)
+        words[header + totals + 1] += many - 3
         words[header] = (Double(bitPattern: words[header]) + Double(many - 3)).bitPattern
         var table = EntityTable()
         "c".utf8.withContiguousStorageIfAvailable { key in words.withUnsafeBufferPointer { table.insertRestored(key, clock: entity.clock, words: $0) } }
@@ -364,7 +392,7 @@ struct CheckpointTests {
         #expect([tiles[1], tiles[3], tiles[5]].map { Double(bitPattern: $0) } == [6, 0, 0])
         #expect(Set([tiles[0], tiles[2], tiles[4]].map(TileWord.index)).count == 1)
         #expect(CompactTile.isCompact(tiles[6]))
-        #expect(Int(split[header + totals - 1]) == totals + 6, "the newest tile is the compact one")
+        #expect(split[header] == UInt64(many + 1) << 24 | UInt64(totals + 6), "the count of events, and the newest tile is the compact one")
 
         // Both tiles count; an event in the first tile joins its last word;
         // once the window has passed the first tile, only the others remain.
@@ -372,6 +400,19 @@ struct CheckpointTests {
         let values = FeatureFixtures.stream([line(4, 3, 5), line(5, 600_500, 7)], plan: plan, state: &next).map(\.vector.values)
         #expect(values[0] == [Double(many) + 2, 6 + 5 - 4])
         #expect(values[1] == [2, 3])
+    }
+
+    @Test("a version-7 checkpoint, the count and the newest tile's position in two words, restores to the same state",
+          arguments: ["events.jsonl", "odd-amounts/events.jsonl"])
+    func readsVersion7(events: String) throws {
+        let plan = try FeatureFixtures.plan()
+        var state = PartitionState(plan: plan)
+        _ = FeatureFixtures.stream(try FeatureFixtures.lines(FeatureFixtures.referenceDirectory.appendingPathComponent(events).path), plan: plan, state: &state)
+        let bytes = Self.legacyCheckpoint(state, plan: plan, version: 7, metadata: metadata(plan, offset: 6_000))
+        let (_, restored, summary) = try CheckpointCodec.decode(bytes, plan: plan)
+        #expect(summary.version == 7)
+        #expect(summary.stateWords > state.tables.reduce(0) { $0 + $1.wordCount })
+        #expect(restored == state)
     }
 
     @Test("a version-3 checkpoint, its regions in feature order, is read into this build's order")

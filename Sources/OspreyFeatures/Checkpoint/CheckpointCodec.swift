@@ -58,8 +58,8 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
 
 func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 
-/// Encodes and decodes partition state in Osprey's checkpoint format, version 7
-/// (and reads versions 2 to 6).
+/// Encodes and decodes partition state in Osprey's checkpoint format, version 8
+/// (and reads versions 2 to 7).
 ///
 /// Layout (little-endian): magic `OSPRYCKP`, u32 version, u64 spec fingerprint,
 /// i64 created-at, string topic, i32 partition, i64 next offset, i64 stream
@@ -68,7 +68,9 @@ func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 /// i64 clock, u32 word count, the words), and last a u32 CRC-32C of all bytes
 /// before it. Strings are a u32 length and UTF-8 bytes.
 public enum CheckpointCodec {
-    /// The format version written. 7: a region that only counts events
+    /// The format version written. 8: a tile region that keeps where its
+    /// newest tile starts packs that position with its count in one word
+    /// (``NewestTile``); version 7 is converted on restore. 7: a region that only counts events
     /// keeps no total while it has at most one tile (the tile's count is the
     /// total); version 6 is converted on restore. 6: two neighbouring compact tiles may
     /// share a word (``TilePair``, bit 19 set), so a tile word in a region of
@@ -88,8 +90,8 @@ public enum CheckpointCodec {
     /// 2^19 tiles; tiles of one event without sums of squares, and the
     /// newest tile's position at the end of the totals. 2: packed tile words, per-column counts only for
     /// optional fields; still read, and converted on restore.
-    public static let version: UInt32 = 7
-    static let readableVersions: ClosedRange<UInt32> = 2...7
+    public static let version: UInt32 = 8
+    static let readableVersions: ClosedRange<UInt32> = 2...8
     static let magic: [UInt8] = Array("OSPRYCKP".utf8)
 
     /// Encodes `state` and `metadata`.
@@ -172,6 +174,8 @@ public enum CheckpointCodec {
             let splitsCounts = version <= 5 && (aggregators?.contains(where: \.compactsTiles) ?? false)
             // Version 6 kept a total in every region that only counts.
             let dropsTotals = version <= 6 && (aggregators?.contains(where: \.countsOnly) ?? false)
+            // Version 7 kept the newest tile's position in a word of its own.
+            let packsCounts = version <= 7 && (aggregators?.contains(where: \.keepsNewestTile) ?? false)
             for _ in 0..<Int(n) {
                 let keyRange = try reader.take(Int(try reader.u16()))
                 let clock = try reader.i64()
@@ -184,7 +188,7 @@ public enum CheckpointCodec {
                     withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(count, 1)) { buffer in
                         UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[wordRange]))
                         let key = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[keyRange])
-                        if version <= 3 || compactsValues || splitsCounts || dropsTotals {
+                        if version <= 3 || compactsValues || splitsCounts || dropsTotals || packsCounts {
                             var old = Array(UnsafeBufferPointer(rebasing: buffer[0..<count]))
                             if version == 2 {
                                 guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion2($0, aggregators: inCreationOrder!) }) else { return false }
@@ -204,6 +208,10 @@ public enum CheckpointCodec {
                             }
                             if dropsTotals {
                                 guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion6($0, aggregators: aggregators) }) else { return false }
+                                old = converted
+                            }
+                            if packsCounts {
+                                guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion7($0, aggregators: aggregators) }) else { return false }
                                 old = converted
                             }
                             old.withUnsafeBufferPointer { table.insertRestored(key, clock: clock, words: $0) }
@@ -261,6 +269,29 @@ extension CheckpointCodec {
         return words
     }
 
+    /// An entity's words in version 7 as version 8 keeps them: a tile region
+    /// that kept its newest tile's position in a word of its own after the
+    /// sums packs it with the count (``NewestTile``). `nil` if inconsistent.
+    static func convertFromVersion7(_ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator]) -> [UInt64]? {
+        rewritingRegions(old, aggregators: aggregators) { a, region, words in
+            guard a.keepsNewestTile else {
+                words += region
+                return true
+            }
+            let totals = a.totalsWidthBefore8
+            guard region.count >= totals else { return false }
+            let count = Double(bitPattern: region[region.startIndex])
+            let position = region[region.startIndex + totals - 1]
+            guard count >= 0, count < 0x1p40, count == count.rounded(), position <= NewestTile.positionMask,
+                  position == 0 ? region.count == totals : position >= totals && Int(position) < region.count else { return false }
+            // Tiles move down by the word the position left.
+            words.append(UInt64(count) << NewestTile.countShift | (position == 0 ? 0 : position - 1))
+            words += region[(region.startIndex + 1)..<(region.startIndex + totals - 1)]
+            words += region[(region.startIndex + totals)...]
+            return true
+        }
+    }
+
     /// An entity's words in version 6 as version 7 keeps them: a region that
     /// only counts events (``Aggregator/countsOnly``) keeps its total only
     /// with two tiles or more. `nil` if inconsistent.
@@ -289,7 +320,7 @@ extension CheckpointCodec {
                 return true
             }
             let start = words.count
-            let totals = a.totalsWidth
+            let totals = a.totalsWidthBefore8
             let single = a.tileStride - a.squareColumns
             guard region.count >= totals else { return false }
             words += region.prefix(totals)
@@ -331,7 +362,7 @@ extension CheckpointCodec {
         rewritingRegions(old, aggregators: aggregators) { a, region, words in
             let start = words.count
             if a.compactsTiles {
-                let totals = a.squareColumns > 0 ? a.totalsWidth : a.totalsWidth - 1
+                let totals = a.squareColumns > 0 ? a.totalsWidthBefore8 : a.totalsWidthBefore8 - 1
                 guard region.count >= totals else { return false }
                 words += region.prefix(totals)
                 if a.squareColumns == 0 { words.append(0) }
@@ -340,7 +371,7 @@ extension CheckpointCodec {
                     let count = TileWord.count(region[p])
                     let width = count == 1 ? a.tileStride - a.squareColumns : a.tileStride
                     guard count > 0, p + width <= region.endIndex else { return false }
-                    words[start + a.totalsWidth - 1] = UInt64(words.count - start)
+                    words[start + a.totalsWidthBefore8 - 1] = UInt64(words.count - start)
                     if count == 1, let compact = CompactTile.make(Double(bitPattern: region[p + 1]), tile: TileWord.index(region[p])) {
                         words.append(compact)
                     } else {
@@ -410,7 +441,7 @@ extension CheckpointCodec {
             } else if case .tiles(let columns) = a.kind, a.squareColumns > 0 {
                 // Totals gain the newest tile's position; one-event tiles lose
                 // their sums of squares.
-                let totals = a.totalsWidth - 1
+                let totals = a.totalsWidthBefore8 - 1
                 let stride = a.tileStride
                 guard length >= totals, (length - totals) % stride == 0 else { return nil }
                 let start = words.count

@@ -28,12 +28,17 @@ struct Aggregator: Sendable, Equatable {
 
     /// Words of running totals at the start of a tile region: the count, then
     /// per column its own count (optional fields only), the compensated sum and,
-    /// for `stddev`, the compensated sum of squares; last, when its tiles are
-    /// not all one width (``keepsNewestTile``), where its newest tile starts.
+    /// for `stddev`, the compensated sum of squares. When its tiles are not
+    /// all one width (``keepsNewestTile``), the count word also says where the
+    /// newest tile starts (``NewestTile``).
     var totalsWidth: Int {
         guard case .tiles(let columns) = kind else { return 0 }
-        return 1 + columns.reduce(0) { $0 + $1.totalsWidth } + (keepsNewestTile ? 1 : 0)
+        return 1 + columns.reduce(0) { $0 + $1.totalsWidth }
     }
+
+    /// ``totalsWidth`` in checkpoint formats 3 to 7, where the newest tile's
+    /// position took a word of its own after the sums.
+    var totalsWidthBefore8: Int { totalsWidth + (keepsNewestTile ? 1 : 0) }
 
     /// Whether a tile of one event may be kept in one word (``CompactTile``):
     /// a tile region of one column of a required field, whose window has at
@@ -133,6 +138,21 @@ enum TileWord {
     @inline(__always) static func make(index: Int64, count: UInt64) -> UInt64 { UInt64(bitPattern: index << Int64(countBits)) | count }
     @inline(__always) static func index(_ word: UInt64) -> Int64 { Int64(bitPattern: word) >> Int64(countBits) }
     @inline(__always) static func count(_ word: UInt64) -> UInt64 { word & maximumCount }
+}
+
+/// The first word of the totals of a tile region that keeps where its newest
+/// tile starts (``Aggregator/keepsNewestTile``): the count of events in the
+/// window in the high 40 bits, and that position, in words from the region's
+/// start, in the low 24 (a block holds fewer than 2^24 words). Other tile
+/// regions keep their count as a double.
+enum NewestTile {
+    static let countShift: UInt64 = 24
+    /// One event in the count.
+    static let countUnit: UInt64 = 1 << countShift
+    static let positionMask: UInt64 = countUnit - 1
+
+    @inline(__always) static func count(_ word: UInt64) -> Double { Double(word >> countShift) }
+    @inline(__always) static func position(_ word: UInt64) -> Int { Int(truncatingIfNeeded: word & positionMask) }
 }
 
 /// A tile of one event in one word, in regions that allow it

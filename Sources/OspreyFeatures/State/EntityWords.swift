@@ -233,7 +233,7 @@ struct EntityWords {
         }
         @inline(__always) func subtractCompact(_ v: Double) {
             // One column, of a required field: its sum at 1, squares at 3.
-            setDouble(offset, double(offset) - 1)
+            words[offset] -= NewestTile.countUnit
             compensatedAdd(at: offset + 1, -v)
             if a.singleStride < a.tileStride { compensatedAdd(at: offset + 3, -(v * v)) }
         }
@@ -251,7 +251,7 @@ struct EntityWords {
                 continue
             }
             let single = TileWord.count(words[tile]) == 1
-            setDouble(offset, double(offset) - Double(TileWord.count(words[tile])))
+            subtractCount(TileWord.count(words[tile]), offset: offset, aggregator: a)
             var to = offset + 1
             var from = tile + 1
             for c in a.columns {
@@ -280,7 +280,8 @@ struct EntityWords {
             // A half value always fits a compact tile (``TilePair/tileBits(tileCount:)``).
             words[p] = CompactTile.make(TilePair.newerValue(pair, tileBits: a.pairTileBits), tile: Self.newestIndexOfTile(pair, clockTile: clockTile, a))!
         }
-        if a.keepsNewestTile { words[offset + totals - 1] -= UInt64(p - first) }
+        // The newest tile stays (or the window emptied, above): its position only moves down.
+        if a.keepsNewestTile { words[offset] -= UInt64(p - first) }
         return p - first
     }
 
@@ -345,6 +346,12 @@ struct EntityWords {
             words[p] = TileWord.make(index: k, count: 1)
         }
         setDouble(offset, double(offset) + 1)
+    }
+
+    /// Takes `n` events out of a tile region's count.
+    @inline(__always)
+    func subtractCount(_ n: UInt64, offset: Int, aggregator a: CompiledAggregator) {
+        if a.keepsNewestTile { words[offset] -= n << NewestTile.countShift } else { setDouble(offset, double(offset) - Double(n)) }
     }
 
     /// Neumaier's compensated addition: words[i] is the sum, words[i+1] the
@@ -421,7 +428,7 @@ struct EntityWords {
         } else if end > first {
             // The region's last word of totals says where the newest tile
             // starts: an event in order is O(1); an older one walks forward.
-            let last = offset + Int(truncatingIfNeeded: words[first - 1])
+            let last = offset + NewestTile.position(words[offset])
             if Self.newestIndexOfTile(words[last], clockTile: clockTile, a) <= k {
                 found = last
                 position = end
@@ -480,7 +487,11 @@ struct EntityWords {
             }
             if a.keepsNewestTile {
                 // The newest tile is either this one or has moved up by its width.
-                if tile == end { words[first - 1] = UInt64(tile - offset) } else { words[first - 1] += UInt64(width) }
+                if tile == end {
+                    words[offset] = words[offset] & ~NewestTile.positionMask | UInt64(tile - offset)
+                } else {
+                    words[offset] += UInt64(width)
+                }
             }
             if compactWord != nil {
                 addCompact(v, offset: offset, aggregator: a)
@@ -489,7 +500,7 @@ struct EntityWords {
         }
         let single = TileWord.count(words[tile]) == 0
         words[tile] &+= 1
-        setDouble(offset, double(offset) + 1)
+        if a.keepsNewestTile { words[offset] += NewestTile.countUnit } else { setDouble(offset, double(offset) + 1) }
         var to = offset + 1
         var from = tile + 1
         for c in a.columns {
@@ -520,7 +531,7 @@ struct EntityWords {
     /// a required field: its sum at 1, squares at 3.
     @inline(__always)
     func addCompact(_ v: Double, offset: Int, aggregator a: CompiledAggregator) {
-        setDouble(offset, double(offset) + 1)
+        words[offset] += NewestTile.countUnit
         compensatedAdd(at: offset + 1, v)
         if a.singleStride < a.tileStride { compensatedAdd(at: offset + 3, v * v) }
     }
@@ -534,7 +545,7 @@ struct EntityWords {
         let newer = older + TilePair.distance(pair, tileBits: a.pairTileBits)
         insertWords(1, at: tile + 1, region: j)
         // Whether the pair was the newest tile or before it, the newest has moved up by one.
-        words[offset + a.totalsWidth - 1] += 1
+        words[offset] += 1
         // A half value always fits a compact tile (``TilePair/tileBits(tileCount:)``).
         words[tile] = CompactTile.make(TilePair.olderValue(pair, tileBits: a.pairTileBits), tile: older)!
         words[tile + 1] = CompactTile.make(TilePair.newerValue(pair, tileBits: a.pairTileBits), tile: newer)!
@@ -545,11 +556,10 @@ struct EntityWords {
     /// of count 1 and its full width of sums (the sum of squares the square
     /// of its sum), before a second event joins it.
     mutating func widenCompact(tile: Int, index k: Int64, region j: Int, offset: Int, aggregator a: CompiledAggregator) {
-        let first = offset + a.totalsWidth
-        let last = offset + Int(truncatingIfNeeded: words[first - 1])
+        let last = offset + NewestTile.position(words[offset])
         let v = CompactTile.value(words[tile])
         insertWords(a.tileStride - 1, at: tile + 1, region: j)
-        if last > tile { words[first - 1] += UInt64(a.tileStride - 1) }
+        if last > tile { words[offset] += UInt64(a.tileStride - 1) }
         words[tile] = TileWord.make(index: k, count: 1)
         setDouble(tile + 1, v)
         if a.tileStride > 2 { setDouble(tile + 2, v * v) }
@@ -558,10 +568,9 @@ struct EntityWords {
     /// Gives a one-event tile its sums of squares (each the square of its
     /// sum), before a second event joins it.
     mutating func widen(tile: Int, region j: Int, offset: Int, aggregator a: CompiledAggregator, kind: KindProgram) {
-        let first = offset + a.totalsWidth
-        let last = offset + Int(truncatingIfNeeded: words[first - 1])
+        let last = offset + NewestTile.position(words[offset])
         insertWords(a.tileStride - a.singleStride, at: tile + a.singleStride, region: j)
-        if last > tile { words[first - 1] += UInt64(a.tileStride - a.singleStride) }
+        if last > tile { words[offset] += UInt64(a.tileStride - a.singleStride) }
         // Right to left, so no value is overwritten before it moves.
         var from = tile + a.singleStride
         var to = tile + a.tileStride
@@ -958,7 +967,7 @@ struct EntityWords {
         let offset = regionStart(read.aggregator, headerWords: headerWords)
         switch read.operation {
         case .count:
-            return double(offset)
+            return read.integerCount ? NewestTile.count(words[offset]) : double(offset)
         case .counter:
             // A count-only region: its total, or its one tile's count, or none.
             let length = regionLength(read.aggregator)
@@ -966,10 +975,10 @@ struct EntityWords {
         case .sum:
             return double(offset + read.column) + double(offset + read.column + 1)
         case .mean:
-            let n = double(offset + read.countColumn)
+            let n = read.integerCount ? NewestTile.count(words[offset]) : double(offset + read.countColumn)
             return n == 0 ? .nan : (double(offset + read.column) + double(offset + read.column + 1)) / n
         case .stddev:
-            let n = double(offset + read.countColumn)
+            let n = read.integerCount ? NewestTile.count(words[offset]) : double(offset + read.countColumn)
             guard n > 0 else { return .nan }
             let sum = double(offset + read.column) + double(offset + read.column + 1)
             let squares = double(offset + read.column + 2) + double(offset + read.column + 3)
@@ -1005,4 +1014,7 @@ struct FeatureRead: Sendable, Equatable {
     /// For mean/stddev: the word offset of the count of the column's values
     /// (0, the aggregator's count, when the field is required).
     var countColumn: Int = 0
+    /// For count/mean/stddev: the count read is the aggregator's, packed
+    /// with its newest tile's position (``NewestTile``).
+    var integerCount = false
 }

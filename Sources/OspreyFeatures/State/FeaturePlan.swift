@@ -327,6 +327,9 @@ struct EntityKindBuilder {
                     offset += c.totalsWidth
                 }
             }
+            if [.count, .mean, .stddev].contains(read.operation) && read.countColumn == 0 && aggregators[p.aggregator].keepsNewestTile {
+                read.integerCount = true
+            }
             return PlannedRead(output: p.output, read: read)
         }
     }
