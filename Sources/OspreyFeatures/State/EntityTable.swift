@@ -417,15 +417,15 @@ struct EntityShard: Sendable {
 
     // MARK: Blocks
 
-    /// Size classes: multiples of 2 words up to 64, then 8 steps per doubling,
+    /// Size classes: every size up to 64 words, then 8 steps per doubling,
     /// so a block wastes at most an eighth of its size.
     @inline(__always)
     static func sizeClass(_ words: Int) -> (index: Int, capacity: Int) {
-        if words <= 64 { let c = Swift.max(1, (words + 1) >> 1); return (c - 1, c << 1) }
+        if words <= 64 { let c = Swift.max(1, words); return (c - 1, c) }
         let e = Int.bitWidth - 1 - (words - 1).leadingZeroBitCount
         let unit = 1 << (e - 3)
         let m = (words + unit - 1) / unit
-        return (32 + (e - 6) * 8 + (m - 9), m * unit)
+        return (64 + (e - 6) * 8 + (m - 9), m * unit)
     }
 
     mutating func allocate(_ words: Int) -> Int {
