@@ -260,6 +260,8 @@ state.tables[0].forEach { _, e in steadyWords += e.words.count }
 let steadyCards = state.tables[0].count
 figure("the next day, tables built", "\(format(steadyNs[1])) ns/event (median of 3; min \(format(steadyNs[0]))), \(steadyCards) cards")
 figure("  card state words after it", "\(format(Double(steadyWords) / Double(max(steadyCards, 1)))) words/card")
+let steadyMemory = state.tables[0].memory
+figure("  card table per card: blocks / free / index", "\(steadyMemory.blocks / max(steadyCards, 1)) / \(steadyMemory.free / max(steadyCards, 1)) / \(steadyMemory.index / max(steadyCards, 1)) B")
 figure("  bytes per card after it", "\(format(Double(state.tables[0].approximateBytes) / Double(max(steadyCards, 1)))) B")
 nextDay = []
 
