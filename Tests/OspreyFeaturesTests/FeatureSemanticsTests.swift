@@ -361,11 +361,14 @@ struct FeatureSemanticsTests {
         #expect(sums == [1, 3, -1, 7, 26, 50])
     }
 
-    @Test("min and max queues of one- and three-word entries stay exact through late events", arguments: [false, true])
-    func extremumQueuesUnderDisorder(oddValues: Bool) throws {
+    @Test("min and max queues of one- and three-word entries, and pairs of them, stay exact through late events",
+          arguments: [false, true], [700, 3_000])
+    func extremumQueuesUnderDisorder(oddValues: Bool, spacing: UInt64) throws {
         // 10 tiles of 1 s, events up to 8 s late, checked against a brute
         // force over the events each window holds. With `oddValues` a third
         // of the values take three words, so both widths mix in the queues.
+        // Non-negative values of neighbouring one-word entries share a word;
+        // late events split such pairs, and eviction halves them.
         let yaml = FeatureFixtures.config(
             """
                   - {name: hi, entity: card_id, aggregation: max, field: amount, window: 10s, resolution: 1s}
@@ -381,12 +384,26 @@ struct FeatureSemanticsTests {
             return next(2) == 0 ? value + 0.0001 : value * 1e12
         }
         var state = PartitionState(plan: plan)
-        let vectors = FeatureFixtures.stream(stream.lines, plan: plan, state: &state).map(\.vector.values)
+        var vectors: [[Double]] = []
+        var paired = 0  // events after which a queue holds a pair
+        for line in stream.lines {
+            vectors += FeatureFixtures.stream([line], plan: plan, state: &state).map(\.vector.values)
+            let words = try #require(state.tables[0].entity("c")?.words)
+            var p = plan.kinds[0].program.headerWords
+            let end = p + Int(words[0] & 0x7FFF_FFFF) + Int((words[0] >> 32) & 0x7FFF_FFFF)
+            var pair = false
+            while p < end {
+                pair = pair || ExtremumPair.isPair(words[p])
+                p += ExtremumEntry.width(words[p])
+            }
+            if pair { paired += 1 }
+        }
         var mismatches = 0
         for (i, held) in stream.windows().enumerated() where vectors[i][0] != held.max()! || vectors[i][1] != held.min()! {
             mismatches += 1
         }
         #expect(mismatches == 0)
+        #expect(paired > 100, "\(paired) events left a pair in a queue")
     }
 
     @Test("one-word min/max entries stay exact across an idle gap longer than their 20-bit tile counter")

@@ -58,8 +58,8 @@ public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible
 
 func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 
-/// Encodes and decodes partition state in Osprey's checkpoint format, version 8
-/// (and reads versions 2 to 7).
+/// Encodes and decodes partition state in Osprey's checkpoint format, version 9
+/// (and reads versions 2 to 8).
 ///
 /// Layout (little-endian): magic `OSPRYCKP`, u32 version, u64 spec fingerprint,
 /// i64 created-at, string topic, i32 partition, i64 next offset, i64 stream
@@ -68,7 +68,9 @@ func hex<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
 /// i64 clock, u32 word count, the words), and last a u32 CRC-32C of all bytes
 /// before it. Strings are a u32 length and UTF-8 bytes.
 public enum CheckpointCodec {
-    /// The format version written. 8: a tile region that keeps where its
+    /// The format version written. 9: two neighbouring entries of a
+    /// `min`/`max` queue may share a word (``ExtremumPair``); a version-8
+    /// queue is read as it is. 8: a tile region that keeps where its
     /// newest tile starts packs that position with its count in one word
     /// (``NewestTile``); version 7 is converted on restore. 7: a region that only counts events
     /// keeps no total while it has at most one tile (the tile's count is the
@@ -90,8 +92,8 @@ public enum CheckpointCodec {
     /// 2^19 tiles; tiles of one event without sums of squares, and the
     /// newest tile's position at the end of the totals. 2: packed tile words, per-column counts only for
     /// optional fields; still read, and converted on restore.
-    public static let version: UInt32 = 8
-    static let readableVersions: ClosedRange<UInt32> = 2...8
+    public static let version: UInt32 = 9
+    static let readableVersions: ClosedRange<UInt32> = 2...9
     static let magic: [UInt8] = Array("OSPRYCKP".utf8)
 
     /// Encodes `state` and `metadata`.

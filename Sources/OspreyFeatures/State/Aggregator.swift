@@ -57,8 +57,12 @@ struct Aggregator: Sendable, Equatable {
         return columns.isEmpty
     }
 
-    /// T of the ``TilePair``s of a region that keeps compact tiles; 0 for others.
-    var pairTileBits: UInt64 { compactsTiles ? TilePair.tileBits(tileCount: tileCount) : 0 }
+    /// T of the ``TilePair``s of a region that keeps compact tiles, or of the
+    /// ``ExtremumPair``s of a `min`/`max` queue of at most
+    /// ``CompactTile/maximumTiles`` tiles; 0 for others.
+    var pairTileBits: UInt64 {
+        compactsTiles || (packsExtremum && tileCount <= CompactTile.maximumTiles) ? TilePair.tileBits(tileCount: tileCount) : 0
+    }
 
     /// Events one tile word counts at most (more continue in another tile
     /// word of the same index): fewer where bit 19 marks a ``TilePair``.
@@ -314,8 +318,8 @@ enum ExtremumEntry {
     @inline(__always) static func isCompact(_ word: UInt64) -> Bool { word & 1 != 0 }
     /// The first and last word of a three-word entry.
     @inline(__always) static func tileWord(_ tile: Int64) -> UInt64 { UInt64(bitPattern: tile << 1) }
-    /// Words of the entry whose first (or last) word is `word`.
-    @inline(__always) static func width(_ word: UInt64) -> Int { isCompact(word) ? 1 : 3 }
+    /// Words of the entry (or ``ExtremumPair``) whose first (or last) word is `word`.
+    @inline(__always) static func width(_ word: UInt64) -> Int { isCompact(word) || ExtremumPair.isPair(word) ? 1 : 3 }
 
     /// The tile of the entry whose first (or last) word is `word`, given the clock's tile.
     @inline(__always)
@@ -328,6 +332,47 @@ enum ExtremumEntry {
     /// A one-word entry's value.
     @inline(__always)
     static func value(_ word: UInt64) -> Double { Thousandths.value(Int64(bitPattern: word) >> Int64(valueShift)) }
+}
+
+/// Two neighbouring entries of a `min`/`max` queue in one word, in queues of
+/// windows of at most 2^12 tiles: a new entry joins the one-word entry before
+/// it this way when both values fit a half of 31 - T bits (as in
+/// ``TilePair/half(_:bits:)``) and their tiles are less than 2^(T - 1) apart,
+/// T being ``Aggregator/pairTileBits``.
+///
+/// Bit 0 clear, bit 63 clear and bit 62 set mark a pair: a one-word entry has
+/// bit 0 set, and a three-word entry's tile word holds a tile index of at most
+/// 2^43 in magnitude shifted left by one, so its bits 45 to 63 are all equal.
+/// Bits 1 to 61 hold, from the lowest: the older entry's tile modulo 2^T (an
+/// age, as in ``ExtremumEntry``), the distance to the newer one's tile
+/// (T - 1 bits), then the older and the newer value.
+enum ExtremumPair {
+    static let tag: UInt64 = 1 << 62
+    static let tagMask: UInt64 = 1 << 63 | 1 << 62 | 1
+
+    @inline(__always) static func isPair(_ word: UInt64) -> Bool { word & tagMask == tag }
+
+    /// The pair of `older` at `tile` and `newer` at `tile + distance`
+    /// (0 < distance < 2^(T - 1)), halves of 31 - T bits.
+    @inline(__always)
+    static func make(older: UInt64, newer: UInt64, tile: Int64, distance: Int64, tileBits t: UInt64) -> UInt64 {
+        tag | ((UInt64(bitPattern: tile) & ((1 << t) - 1)) | UInt64(distance) << t | older << (2 * t - 1) | newer << (t + 30)) << 1
+    }
+
+    @inline(__always) static func payload(_ word: UInt64) -> UInt64 { (word >> 1) & ((1 << 61) - 1) }
+
+    @inline(__always)
+    static func olderTile(_ word: UInt64, clockTile: Int64, tileBits t: UInt64) -> Int64 {
+        clockTile - Int64(bitPattern: (UInt64(bitPattern: clockTile) &- payload(word)) & ((1 << t) - 1))
+    }
+
+    @inline(__always)
+    static func newerTile(_ word: UInt64, clockTile: Int64, tileBits t: UInt64) -> Int64 {
+        olderTile(word, clockTile: clockTile, tileBits: t) + Int64(bitPattern: (payload(word) >> t) & ((1 << (t - 1)) - 1))
+    }
+
+    @inline(__always) static func olderValue(_ word: UInt64, tileBits t: UInt64) -> Double { TilePair.value(half: (payload(word) >> (2 * t - 1)) & ((1 << (31 - t)) - 1)) }
+    @inline(__always) static func newerValue(_ word: UInt64, tileBits t: UInt64) -> Double { TilePair.value(half: payload(word) >> (t + 30)) }
 }
 
 /// An event filter resolved to a field index.
@@ -376,7 +421,7 @@ struct CompiledAggregator: Sendable {
     var compact: Bool
     /// A tile region without columns (``Aggregator/countsOnly``).
     var countsOnly: Bool
-    /// T of its ``TilePair``s (``Aggregator/pairTileBits``); 0: no pairs.
+    /// T of its ``TilePair``s or ``ExtremumPair``s (``Aggregator/pairTileBits``); 0: no pairs.
     var pairTileBits: UInt64
     /// ``Aggregator/maximumTileCount``.
     var maximumTileCount: UInt64
@@ -421,7 +466,8 @@ struct CompiledAggregator: Sendable {
         // Splitting a pair takes a word before the event widens a tile or adds one.
         // A count-only region of one tile gains its total with a second.
         case .tiles: growth = a.countsOnly ? 2 : a.tileStride + (a.compactsTiles ? 1 : 0)
-        case .extremum: growth = packed ? 3 : 2
+        // Splitting a pair takes a word before a three-word entry goes in.
+        case .extremum: growth = packed ? (a.pairTileBits > 0 ? 4 : 3) : 2
         // A packed list adds one word; a table's (tile, count) pair and its
         // growth are counted apart (``EntityWords/extraGrowth(kind:)``).
         case .distinct: growth = packed ? 1 : 2

@@ -145,8 +145,22 @@ struct EntityWords {
                     if jumped {
                         dropped = length
                     } else {
-                        while dropped < length && ExtremumEntry.tile(words[from + dropped], clockTile: clockTile) < start {
-                            dropped += ExtremumEntry.width(words[from + dropped])
+                        while dropped < length {
+                            let entry = words[from + dropped]
+                            if a.pairTileBits != 0 && ExtremumPair.isPair(entry) {
+                                let t = a.pairTileBits
+                                guard ExtremumPair.olderTile(entry, clockTile: clockTile, tileBits: t) < start else { break }
+                                let newer = ExtremumPair.newerTile(entry, clockTile: clockTile, tileBits: t)
+                                if newer < start {
+                                    dropped += 1
+                                    continue
+                                }
+                                // The newer entry stays, alone (a half always fits one word).
+                                words[from + dropped] = ExtremumEntry.compact(ExtremumPair.newerValue(entry, tileBits: t), tile: newer)!
+                                break
+                            }
+                            guard ExtremumEntry.tile(entry, clockTile: clockTile) < start else { break }
+                            dropped += ExtremumEntry.width(entry)
                         }
                     }
                 case .extremum, .distinct:
@@ -392,7 +406,7 @@ struct EntityWords {
             let value = event.numbers[a.field]
             guard !value.isNaN else { return }
             if a.packed {
-                addPackedExtremum(value == 0 ? 0 : value, tile: k, clockTile: clockTile, region: j, offset: offset, isMaximum: a.isMaximum)
+                addPackedExtremum(value == 0 ? 0 : value, tile: k, clockTile: clockTile, region: j, offset: offset, isMaximum: a.isMaximum, pairTileBits: a.pairTileBits)
             } else {
                 addExtremum(value == 0 ? 0 : value, tile: k, region: j, offset: offset, isMaximum: a.isMaximum)
             }
@@ -612,30 +626,75 @@ struct EntityWords {
     /// ``addExtremum(_:tile:region:offset:isMaximum:)`` for a queue of
     /// ``ExtremumEntry``s, which are one or three words: it is walked back
     /// from its newest entry, each entry's last word giving its width.
-    mutating func addPackedExtremum(_ v: Double, tile k: Int64, clockTile: Int64, region j: Int, offset: Int, isMaximum: Bool) {
+    mutating func addPackedExtremum(_ v: Double, tile k: Int64, clockTile: Int64, region j: Int, offset: Int, isMaximum: Bool, pairTileBits t: UInt64) {
         @inline(__always) func dominates(_ a: Double, _ b: Double) -> Bool { isMaximum ? a >= b : a <= b }
         @inline(__always) func start(before end: Int) -> Int { end - ExtremumEntry.width(words[end - 1]) }
+        @inline(__always) func isPair(_ p: Int) -> Bool { t != 0 && ExtremumPair.isPair(words[p]) }
+        /// The value of the entry at `p` (of a pair, the older one's).
         @inline(__always) func value(at p: Int) -> Double {
-            ExtremumEntry.isCompact(words[p]) ? ExtremumEntry.value(words[p]) : double(p + 1)
+            let word = words[p]
+            if ExtremumEntry.isCompact(word) { return ExtremumEntry.value(word) }
+            return isPair(p) ? ExtremumPair.olderValue(word, tileBits: t) : double(p + 1)
         }
-        let end = offset + regionLength(j)
-        // The first entry of a later tile than k (or the end).
+        var end = offset + regionLength(j)
+        // The first entry of a later tile than k (or the end); a pair with
+        // one entry on each side of k is split.
         var later = end
         while later > offset {
             let p = start(before: later)
+            if isPair(p) {
+                let pair = words[p]
+                if ExtremumPair.olderTile(pair, clockTile: clockTile, tileBits: t) > k {
+                    later = p
+                    continue
+                }
+                if ExtremumPair.newerTile(pair, clockTile: clockTile, tileBits: t) > k {
+                    splitExtremumPair(at: p, clockTile: clockTile, region: j, tileBits: t)
+                    end += 1
+                    later = p + 1
+                }
+                break
+            }
             if ExtremumEntry.tile(words[p], clockTile: clockTile) <= k { break }
             later = p
         }
         if later < end && dominates(value(at: later), v) { return }
         if later > offset {
             let p = start(before: later)
-            if ExtremumEntry.tile(words[p], clockTile: clockTile) == k && dominates(value(at: p), v) { return }
+            let (tile, last) = isPair(p)
+                ? (ExtremumPair.newerTile(words[p], clockTile: clockTile, tileBits: t), ExtremumPair.newerValue(words[p], tileBits: t))
+                : (ExtremumEntry.tile(words[p], clockTile: clockTile), value(at: p))
+            if tile == k && dominates(last, v) { return }
         }
         var i = later
         while i > offset {
             let p = start(before: i)
+            if isPair(p) {
+                // The older entry dominates the newer: if v dominates it, both go.
+                if dominates(v, ExtremumPair.olderValue(words[p], tileBits: t)) {
+                    i = p
+                    continue
+                }
+                if dominates(v, ExtremumPair.newerValue(words[p], tileBits: t)) {
+                    splitExtremumPair(at: p, clockTile: clockTile, region: j, tileBits: t)
+                    later += 1
+                    i = p + 1
+                }
+                break
+            }
             if !dominates(v, value(at: p)) { break }
             i = p
+        }
+        // Right after a one-word entry (of an earlier tile: one of tile k
+        // would have dominated v or been dominated), the two may share it.
+        if t != 0 && i > offset && ExtremumEntry.isCompact(words[i - 1]), let newer = TilePair.half(v, bits: 31 - t) {
+            let before = words[i - 1]
+            let olderTile = ExtremumEntry.tile(before, clockTile: clockTile)
+            if k - olderTile < Int64(1) << (t - 1), let older = TilePair.half(ExtremumEntry.value(before), bits: 31 - t) {
+                if later > i { removeWords(i..<later, region: j) }
+                words[i - 1] = ExtremumPair.make(older: older, newer: newer, tile: olderTile, distance: k - olderTile, tileBits: t)
+                return
+            }
         }
         let compact = ExtremumEntry.compact(v, tile: k)
         let width = compact == nil ? 3 : 1
@@ -651,6 +710,15 @@ struct EntityWords {
             setDouble(i + 1, v)
             words[i + 2] = ExtremumEntry.tileWord(k)
         }
+    }
+
+    /// Turns the ``ExtremumPair`` at `p` into its two one-word entries.
+    mutating func splitExtremumPair(at p: Int, clockTile: Int64, region j: Int, tileBits t: UInt64) {
+        let pair = words[p]
+        insertWords(1, at: p + 1, region: j)
+        // A half always fits one word.
+        words[p] = ExtremumEntry.compact(ExtremumPair.olderValue(pair, tileBits: t), tile: ExtremumPair.olderTile(pair, clockTile: clockTile, tileBits: t))!
+        words[p + 1] = ExtremumEntry.compact(ExtremumPair.newerValue(pair, tileBits: t), tile: ExtremumPair.newerTile(pair, clockTile: clockTile, tileBits: t))!
     }
 
     /// Adds value `h` seen at tile `k` to a list of (tile, hash) entries,
@@ -987,7 +1055,12 @@ struct EntityWords {
             // The front entry: (tile, value), or an ``ExtremumEntry`` when
             // `column` is 1, whose value is the word itself or the next one.
             guard regionLength(read.aggregator) > 0 else { return .nan }
-            return read.column == 1 && ExtremumEntry.isCompact(words[offset]) ? ExtremumEntry.value(words[offset]) : double(offset + 1)
+            if read.column == 1 {
+                let front = words[offset]
+                if ExtremumEntry.isCompact(front) { return ExtremumEntry.value(front) }
+                if read.pairTileBits != 0 && ExtremumPair.isPair(front) { return ExtremumPair.olderValue(front, tileBits: read.pairTileBits) }
+            }
+            return double(offset + 1)
         case .distinct:
             return isTable(read.aggregator) ? Double(words[offset]) : Double(regionLength(read.aggregator) / read.column)
         case .last:
@@ -1017,4 +1090,6 @@ struct FeatureRead: Sendable, Equatable {
     /// For count/mean/stddev: the count read is the aggregator's, packed
     /// with its newest tile's position (``NewestTile``).
     var integerCount = false
+    /// For extremum: T of the queue's ``ExtremumPair``s (0: none).
+    var pairTileBits: UInt64 = 0
 }

@@ -312,7 +312,10 @@ struct EntityKindBuilder {
             var read = FeatureRead(aggregator: p.aggregator, operation: p.operation, column: 0)
             if p.operation == .count && aggregators[p.aggregator].countsOnly { read.operation = .counter }
             if p.operation == .distinct { read.column = aggregators[p.aggregator].packsDistinct ? 1 : 2 }
-            if p.operation == .extremum { read.column = aggregators[p.aggregator].packsExtremum ? 1 : 2 }
+            if p.operation == .extremum {
+                read.column = aggregators[p.aggregator].packsExtremum ? 1 : 2
+                read.pairTileBits = aggregators[p.aggregator].pairTileBits
+            }
             if let field = p.field, case .tiles(let columns) = aggregators[p.aggregator].kind {
                 var offset = 1
                 for c in columns {
