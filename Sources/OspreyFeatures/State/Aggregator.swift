@@ -193,7 +193,11 @@ enum CompactTile {
 
     /// The event's value, bit for bit (but for -0.0, which reads as +0.0).
     @inline(__always)
-    static func value(_ word: UInt64) -> Double { Thousandths.value(Int64(bitPattern: word) >> Int64(valueShift)) }
+    static func value(_ word: UInt64) -> Double { Thousandths.value(thousandths(word)) }
+
+    /// The event's value as a count of thousandths.
+    @inline(__always)
+    static func thousandths(_ word: UInt64) -> Int64 { Int64(bitPattern: word) >> Int64(valueShift) }
 
     /// The tile index, given the entity's clock tile (at or after it, by less than 2^13).
     @inline(__always)
@@ -233,7 +237,15 @@ enum TilePair {
     @inline(__always)
     static func half(_ value: Double, bits: UInt64) -> UInt64? {
         guard value >= 0, let m = Thousandths.of(value, below: CompactTile.limit) else { return nil }
+        return half(thousandths: m, bits: bits)
+    }
+
+    /// The half of a value kept as `m` thousandths (by a compact tile or a
+    /// one-word min/max entry, which give it back exactly), or `nil`.
+    @inline(__always)
+    static func half(thousandths m: Int64, bits: UInt64) -> UInt64? {
         let limit = Int64(1) << (bits - 1)
+        guard m >= 0 else { return nil }
         if m % 10 == 0 && m / 10 < limit { return UInt64(m / 10) << 1 }
         return m < limit ? UInt64(m) << 1 | 1 : nil
     }
@@ -331,7 +343,11 @@ enum ExtremumEntry {
 
     /// A one-word entry's value.
     @inline(__always)
-    static func value(_ word: UInt64) -> Double { Thousandths.value(Int64(bitPattern: word) >> Int64(valueShift)) }
+    static func value(_ word: UInt64) -> Double { Thousandths.value(thousandths(word)) }
+
+    /// A one-word entry's value as a count of thousandths.
+    @inline(__always)
+    static func thousandths(_ word: UInt64) -> Int64 { Int64(bitPattern: word) >> Int64(valueShift) }
 }
 
 /// Two neighbouring entries of a `min`/`max` queue in one word, in queues of

@@ -480,7 +480,7 @@ struct EntityWords {
             let v = a.compact ? event.numbers[kind.columns[a.columns.lowerBound].field] : .nan
             if a.pairTileBits != 0 && found >= 0 && position == found + 1 && CompactTile.isCompact(words[found]),
                let newer = TilePair.half(v, bits: 32 - a.pairTileBits),
-               let older = TilePair.half(CompactTile.value(words[found]), bits: 32 - a.pairTileBits) {
+               let older = TilePair.half(thousandths: CompactTile.thousandths(words[found]), bits: 32 - a.pairTileBits) {
                 // Right after a compact tile: the two share its word, and the
                 // newest tile, if this is it, starts where it did.
                 let olderTile = CompactTile.index(words[found], clockTile: clockTile)
@@ -690,7 +690,7 @@ struct EntityWords {
         if t != 0 && i > offset && ExtremumEntry.isCompact(words[i - 1]), let newer = TilePair.half(v, bits: 31 - t) {
             let before = words[i - 1]
             let olderTile = ExtremumEntry.tile(before, clockTile: clockTile)
-            if k - olderTile < Int64(1) << (t - 1), let older = TilePair.half(ExtremumEntry.value(before), bits: 31 - t) {
+            if k - olderTile < Int64(1) << (t - 1), let older = TilePair.half(thousandths: ExtremumEntry.thousandths(before), bits: 31 - t) {
                 if later > i { removeWords(i..<later, region: j) }
                 words[i - 1] = ExtremumPair.make(older: older, newer: newer, tile: olderTile, distance: k - olderTile, tileBits: t)
                 return
