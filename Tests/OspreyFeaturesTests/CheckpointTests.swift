@@ -112,6 +112,23 @@ struct CheckpointTests {
         #expect(rewritten.1 == converted)
     }
 
+    /// An entity's words with each region replaced by what `rewrite` makes of
+    /// it (lengths two to a word, 31 bits each, a `distinct` table's top bit kept).
+    static func regions(of words: [UInt64], kind: EntityKind, _ rewrite: (Aggregator, [UInt64]) -> [UInt64]) -> [UInt64] {
+        let header = EntityWords.headerWords(regions: kind.aggregators.count)
+        var out = [UInt64](repeating: 0, count: header)
+        var offset = header
+        for (j, a) in kind.aggregators.enumerated() {
+            let field = (words[j >> 1] >> UInt64(32 * (j & 1))) & 0xFFFF_FFFF
+            let length = Int(field & 0x7FFF_FFFF)
+            let converted = rewrite(a, Array(words[offset..<(offset + length)]))
+            offset += length
+            out[j >> 1] |= (UInt64(converted.count) | (field & 0x8000_0000)) << UInt64(32 * (j & 1))
+            out += converted
+        }
+        return out
+    }
+
     /// An entity's words with each pair of compact tiles written as the two
     /// compact tiles it holds (as versions 5 and before kept them). Written
     /// from the layout's description: bit 19 marks a pair; without it, the
@@ -126,14 +143,7 @@ struct CheckpointTests {
     /// entry's tile modulo 2^T, the distance (T - 1 bits) and the two values
     /// in 31 - T bits each, for windows of at most 4,096 tiles.
     static func unpairedWords(_ words: [UInt64], clock: Int64, kind: EntityKind, extremumOnly: Bool = false) -> [UInt64] {
-        let header = EntityWords.headerWords(regions: kind.aggregators.count)
-        var out = [UInt64](repeating: 0, count: header)
-        var offset = header
-        for (j, a) in kind.aggregators.enumerated() {
-            let field = (words[j >> 1] >> UInt64(32 * (j & 1))) & 0xFFFF_FFFF
-            let length = Int(field & 0x7FFF_FFFF)
-            let region = Array(words[offset..<(offset + length)])
-            offset += length
+        regions(of: words, kind: kind) { a, region in
             var converted = region
             func value(_ half: UInt64) -> Double { half & 1 == 0 ? Double(half >> 1) / 100 : Double(half >> 1) / 1000 }
             if a.packsExtremum && a.tileCount <= 4_096 {
@@ -192,10 +202,8 @@ struct CheckpointTests {
                     }
                 }
             }
-            out[j >> 1] |= (UInt64(converted.count) | (field & 0x8000_0000)) << UInt64(32 * (j & 1))
-            out += converted
+            return converted
         }
-        return out
     }
 
     /// An entity's words as version 7 kept them: in tile regions that keep
@@ -203,24 +211,13 @@ struct CheckpointTests {
     /// a word after the sums (in version 8, the count's high 40 bits and the
     /// position's low 24 share the first word).
     static func version7Words(_ words: [UInt64], kind: EntityKind) -> [UInt64] {
-        let header = EntityWords.headerWords(regions: kind.aggregators.count)
-        var out = [UInt64](repeating: 0, count: header)
-        var offset = header
-        for (j, a) in kind.aggregators.enumerated() {
-            let field = (words[j >> 1] >> UInt64(32 * (j & 1))) & 0xFFFF_FFFF
-            let length = Int(field & 0x7FFF_FFFF)
-            var region = Array(words[offset..<(offset + length)])
-            offset += length
-            if a.keepsNewestTile {
-                let totals = a.totalsWidth
-                let position = region[0] & 0xFF_FFFF
-                let count = Double(region[0] >> 24)
-                region = [count.bitPattern] + region[1..<totals] + [position == 0 ? 0 : position + 1] + region[totals...]
-            }
-            out[j >> 1] |= (UInt64(region.count) | (field & 0x8000_0000)) << UInt64(32 * (j & 1))
-            out += region
+        regions(of: words, kind: kind) { a, region in
+            guard a.keepsNewestTile else { return region }
+            let totals = a.totalsWidth
+            let position = region[0] & 0xFF_FFFF
+            let count = Double(region[0] >> 24)
+            return [count.bitPattern] + region[1..<totals] + [position == 0 ? 0 : position + 1] + region[totals...]
         }
-        return out
     }
 
     /// `state` with every pair of compact tiles written as two compact tiles
@@ -247,14 +244,7 @@ struct CheckpointTests {
     /// (tile, value) pairs in min/max queues. Written from the layout's
     /// description, not with the codec's converter.
     static func version4Words(_ words: [UInt64], clock: Int64, kind: EntityKind) -> [UInt64] {
-        let header = EntityWords.headerWords(regions: kind.aggregators.count)
-        var out = [UInt64](repeating: 0, count: header)
-        var offset = header
-        for (j, a) in kind.aggregators.enumerated() {
-            let field = (words[j >> 1] >> UInt64(32 * (j & 1))) & 0xFFFF_FFFF
-            let length = Int(field & 0x7FFF_FFFF)
-            let region = Array(words[offset..<(offset + length)])
-            offset += length
+        regions(of: words, kind: kind) { a, region in
             var converted = region
             let clockTile = a.step == 0 ? 0 : clock >= 0 ? clock / a.step : (clock - a.step + 1) / a.step
             if a.packsExtremum {
@@ -300,10 +290,8 @@ struct CheckpointTests {
                     }
                 }
             }
-            out[j >> 1] |= (UInt64(converted.count) | (field & 0x8000_0000)) << UInt64(32 * (j & 1))
-            out += converted
+            return converted
         }
-        return out
     }
 
     /// `state` as a checkpoint of format `version` (7, 4 or 3) would hold it.
