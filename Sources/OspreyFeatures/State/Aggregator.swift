@@ -155,7 +155,8 @@ enum NewestTile {
     static let countUnit: UInt64 = 1 << countShift
     static let positionMask: UInt64 = countUnit - 1
 
-    @inline(__always) static func count(_ word: UInt64) -> Double { Double(word >> countShift) }
+    // Signed: the count is under 2^40, and a signed conversion is one instruction.
+    @inline(__always) static func count(_ word: UInt64) -> Double { Double(Int64(bitPattern: word >> countShift)) }
     @inline(__always) static func position(_ word: UInt64) -> Int { Int(truncatingIfNeeded: word & positionMask) }
 }
 

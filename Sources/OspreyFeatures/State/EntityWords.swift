@@ -624,8 +624,10 @@ struct EntityWords {
     }
 
     /// ``addExtremum(_:tile:region:offset:isMaximum:)`` for a queue of
-    /// ``ExtremumEntry``s, which are one or three words: it is walked back
-    /// from its newest entry, each entry's last word giving its width.
+    /// ``ExtremumEntry``s, which are one or three words, and ``ExtremumPair``s
+    /// of two one-word entries: it is walked back from its newest entry, each
+    /// entry's last word giving its width. A pair that the new entry would
+    /// cut (by its tile or by dominating only the newer half) is split first.
     mutating func addPackedExtremum(_ v: Double, tile k: Int64, clockTile: Int64, region j: Int, offset: Int, isMaximum: Bool, pairTileBits t: UInt64) {
         @inline(__always) func dominates(_ a: Double, _ b: Double) -> Bool { isMaximum ? a >= b : a <= b }
         @inline(__always) func start(before end: Int) -> Int { end - ExtremumEntry.width(words[end - 1]) }
