@@ -222,7 +222,7 @@ struct CheckpointTests {
 
     /// `state` with every pair of compact tiles written as two compact tiles
     /// (``unpairedWords(_:clock:kind:)``): what a restore of a checkpoint of
-    /// version 5 or before gives.
+    /// version 5 or before gives; with `extremumOnly`, of versions 6 to 8.
     static func unpaired(_ state: PartitionState, plan: FeaturePlan, extremumOnly: Bool = false) -> PartitionState {
         var result = state
         for (k, kind) in plan.kinds.enumerated() {
