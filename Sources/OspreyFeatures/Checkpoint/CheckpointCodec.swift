@@ -170,14 +170,22 @@ public enum CheckpointCodec {
             // Versions 2 and 3 kept the regions in creation order.
             let inCreationOrder = aggregators.map { a in creationOrder.indices.map { c in a[creationOrder.firstIndex(of: c)!] } }
             let headerWords = EntityWords.headerWords(regions: aggregators?.count ?? 0)
-            // Version 4 kept every tile in a tile word and every min/max entry in two words.
-            let compactsValues = version <= 4 && (aggregators?.contains { $0.compactsTiles || $0.packsExtremum } ?? false)
-            // Version 5 counted up to 2^20 - 1 events in any tile word.
-            let splitsCounts = version <= 5 && (aggregators?.contains(where: \.compactsTiles) ?? false)
-            // Version 6 kept a total in every region that only counts.
-            let dropsTotals = version <= 6 && (aggregators?.contains(where: \.countsOnly) ?? false)
-            // Version 7 kept the newest tile's position in a word of its own.
-            let packsCounts = version <= 7 && (aggregators?.contains(where: \.keepsNewestTile) ?? false)
+            // The conversions an entity of this version goes through, oldest first.
+            var conversions: [(UnsafeBufferPointer<UInt64>) -> [UInt64]?] = []
+            if let aggregators {
+                func uses(_ used: (Aggregator) -> Bool) -> Bool { aggregators.contains(where: used) }
+                if version == 2 { conversions.append { Self.convertFromVersion2($0, aggregators: inCreationOrder!) } }
+                // Then the regions in the plan's order.
+                if version <= 3 { conversions.append { Self.reorder($0, creationOrder: creationOrder) } }
+                // Version 4 kept every tile in a tile word and every min/max entry in two words.
+                if version <= 4 && uses({ $0.compactsTiles || $0.packsExtremum }) { conversions.append { Self.convertFromVersion4($0, aggregators: aggregators) } }
+                // Version 5 counted up to 2^20 - 1 events in any tile word.
+                if version <= 5 && uses(\.compactsTiles) { conversions.append { Self.convertFromVersion5($0, aggregators: aggregators) } }
+                // Version 6 kept a total in every region that only counts.
+                if version <= 6 && uses(\.countsOnly) { conversions.append { Self.convertFromVersion6($0, aggregators: aggregators) } }
+                // Version 7 kept the newest tile's position in a word of its own.
+                if version <= 7 && uses(\.keepsNewestTile) { conversions.append { Self.convertFromVersion7($0, aggregators: aggregators) } }
+            }
             for _ in 0..<Int(n) {
                 let keyRange = try reader.take(Int(try reader.u16()))
                 let clock = try reader.i64()
@@ -190,30 +198,10 @@ public enum CheckpointCodec {
                     withUnsafeTemporaryAllocation(of: UInt64.self, capacity: Swift.max(count, 1)) { buffer in
                         UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[wordRange]))
                         let key = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt8.self)[keyRange])
-                        if version <= 3 || compactsValues || splitsCounts || dropsTotals || packsCounts {
+                        if !conversions.isEmpty {
                             var old = Array(UnsafeBufferPointer(rebasing: buffer[0..<count]))
-                            if version == 2 {
-                                guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion2($0, aggregators: inCreationOrder!) }) else { return false }
-                                old = converted
-                            }
-                            if version <= 3 {
-                                guard let reordered = old.withUnsafeBufferPointer({ Self.reorder($0, creationOrder: creationOrder) }) else { return false }
-                                old = reordered
-                            }
-                            if compactsValues {
-                                guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion4($0, aggregators: aggregators) }) else { return false }
-                                old = converted
-                            }
-                            if splitsCounts {
-                                guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion5($0, aggregators: aggregators) }) else { return false }
-                                old = converted
-                            }
-                            if dropsTotals {
-                                guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion6($0, aggregators: aggregators) }) else { return false }
-                                old = converted
-                            }
-                            if packsCounts {
-                                guard let converted = old.withUnsafeBufferPointer({ Self.convertFromVersion7($0, aggregators: aggregators) }) else { return false }
+                            for convert in conversions {
+                                guard let converted = old.withUnsafeBufferPointer(convert) else { return false }
                                 old = converted
                             }
                             old.withUnsafeBufferPointer { table.insertRestored(key, clock: clock, words: $0) }
@@ -243,13 +231,15 @@ public enum CheckpointCodec {
 }
 
 extension CheckpointCodec {
-    /// An entity's words with each region rewritten by `rewrite`, which is
-    /// given the region's aggregator and old words and appends the new ones
-    /// to the words so far (the region starts at their count then); it
-    /// returns `false` if the old words are inconsistent. Region lengths are
-    /// two to a word, and a region keeps its table flag. `nil` if inconsistent.
+    /// An entity's words with each region of an aggregator that `selected`
+    /// accepts rewritten by `rewrite`, and the others copied as they are.
+    /// `rewrite` is given the region's aggregator and old words and appends
+    /// the new ones to the words so far (the region starts at their count
+    /// then); it returns `false` if the old words are inconsistent. Region
+    /// lengths are two to a word, and a region keeps its table flag. `nil` if
+    /// inconsistent.
     static func rewritingRegions(
-        _ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator],
+        _ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator], where selected: (Aggregator) -> Bool,
         _ rewrite: (Aggregator, Slice<UnsafeBufferPointer<UInt64>>, inout [UInt64]) -> Bool
     ) -> [UInt64]? {
         let header = EntityWords.headerWords(regions: aggregators.count)
@@ -262,7 +252,12 @@ extension CheckpointCodec {
             let length = Int(truncatingIfNeeded: field & (EntityWords.tableFlag - 1))
             guard from + length <= old.count else { return nil }
             let start = words.count
-            guard rewrite(a, old[from..<(from + length)], &words) else { return nil }
+            let region = old[from..<(from + length)]
+            if selected(a) {
+                guard rewrite(a, region, &words) else { return nil }
+            } else {
+                words += region
+            }
             EntityWords.setRegionLength(words.count - start, region: j, in: &words)
             words[j >> 1] |= (field & EntityWords.tableFlag) << EntityWords.lengthShift(j)
             from += length
@@ -275,11 +270,7 @@ extension CheckpointCodec {
     /// that kept its newest tile's position in a word of its own after the
     /// sums packs it with the count (``NewestTile``). `nil` if inconsistent.
     static func convertFromVersion7(_ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator]) -> [UInt64]? {
-        rewritingRegions(old, aggregators: aggregators) { a, region, words in
-            guard a.keepsNewestTile else {
-                words += region
-                return true
-            }
+        rewritingRegions(old, aggregators: aggregators, where: \.keepsNewestTile) { a, region, words in
             let totals = a.totalsWidthBefore8
             guard region.count >= totals else { return false }
             let count = Double(bitPattern: region[region.startIndex])
@@ -298,11 +289,7 @@ extension CheckpointCodec {
     /// only counts events (``Aggregator/countsOnly``) keeps its total only
     /// with two tiles or more. `nil` if inconsistent.
     static func convertFromVersion6(_ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator]) -> [UInt64]? {
-        rewritingRegions(old, aggregators: aggregators) { a, region, words in
-            guard a.countsOnly else {
-                words += region
-                return true
-            }
+        rewritingRegions(old, aggregators: aggregators, where: \.countsOnly) { _, region, words in
             guard !region.isEmpty else { return false }
             words += region.count <= 2 ? region.dropFirst() : region
             return true
@@ -316,11 +303,7 @@ extension CheckpointCodec {
     /// 0, so that evicting them all takes out what the tile held. `nil` if
     /// inconsistent.
     static func convertFromVersion5(_ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator]) -> [UInt64]? {
-        rewritingRegions(old, aggregators: aggregators) { a, region, words in
-            guard a.compactsTiles else {
-                words += region
-                return true
-            }
+        rewritingRegions(old, aggregators: aggregators, where: \.compactsTiles) { a, region, words in
             let start = words.count
             let totals = a.totalsWidthBefore8
             let single = a.tileStride - a.squareColumns
@@ -361,7 +344,7 @@ extension CheckpointCodec {
     /// `min`/`max` queue of a short enough window holds ``ExtremumEntry``s
     /// instead of (tile, value) pairs. `nil` if inconsistent.
     static func convertFromVersion4(_ old: UnsafeBufferPointer<UInt64>, aggregators: [Aggregator]) -> [UInt64]? {
-        rewritingRegions(old, aggregators: aggregators) { a, region, words in
+        rewritingRegions(old, aggregators: aggregators, where: { $0.compactsTiles || $0.packsExtremum }) { a, region, words in
             let start = words.count
             if a.compactsTiles {
                 let totals = a.squareColumns > 0 ? a.totalsWidthBefore8 : a.totalsWidthBefore8 - 1
@@ -381,7 +364,7 @@ extension CheckpointCodec {
                     }
                     p += width
                 }
-            } else if a.packsExtremum {
+            } else {
                 guard region.count % 2 == 0 else { return false }
                 for e in stride(from: region.startIndex, to: region.endIndex, by: 2) {
                     let tile = Int64(bitPattern: region[e])
@@ -391,8 +374,6 @@ extension CheckpointCodec {
                         words += [ExtremumEntry.tileWord(tile), region[e + 1], ExtremumEntry.tileWord(tile)]
                     }
                 }
-            } else {
-                words += region
             }
             return true
         }

@@ -188,8 +188,13 @@ enum CompactTile {
     /// not fit.
     @inline(__always)
     static func make(_ value: Double, tile: Int64) -> UInt64? {
-        guard let m = Thousandths.of(value, below: limit) else { return nil }
-        return UInt64(bitPattern: m << Int64(valueShift)) | (UInt64(bitPattern: tile) & tileMask) << TileWord.countBits
+        Thousandths.of(value, below: limit).map { make(thousandths: $0, tile: tile) }
+    }
+
+    /// The compact word of a value of `m` thousandths (|m| < 2^30) at `tile`.
+    @inline(__always)
+    static func make(thousandths m: Int64, tile: Int64) -> UInt64 {
+        UInt64(bitPattern: m << Int64(valueShift)) | (UInt64(bitPattern: tile) & tileMask) << TileWord.countBits
     }
 
     /// The event's value, bit for bit (but for -0.0, which reads as +0.0).
@@ -255,8 +260,13 @@ enum TilePair {
     /// ``Thousandths``, hundredths over 100 and their thousandths over 1000
     /// are one quotient, correctly rounded), -0.0 read as +0.0.
     @inline(__always)
-    static func value(half: UInt64) -> Double {
-        half & 1 == 0 ? Double(half >> 1) / 100 : Double(half >> 1) / 1000
+    static func value(half: UInt64) -> Double { Thousandths.value(thousandths(half: half)) }
+
+    /// The value of a half as a count of thousandths (below 2^27 · 10, so
+    /// it always fits a compact tile or a one-word min/max entry).
+    @inline(__always)
+    static func thousandths(half: UInt64) -> Int64 {
+        half & 1 == 0 ? Int64(half >> 1) * 10 : Int64(half >> 1)
     }
 
     /// The pair of `older` at `tile` and `newer` at `tile + distance`
@@ -279,8 +289,10 @@ enum TilePair {
     @inline(__always)
     static func distance(_ word: UInt64, tileBits t: UInt64) -> Int64 { Int64(bitPattern: (payload(word) >> t) & ((1 << (t - 1)) - 1)) }
 
-    @inline(__always) static func olderValue(_ word: UInt64, tileBits t: UInt64) -> Double { value(half: (payload(word) >> (2 * t - 1)) & ((1 << (32 - t)) - 1)) }
-    @inline(__always) static func newerValue(_ word: UInt64, tileBits t: UInt64) -> Double { value(half: payload(word) >> (t + 31)) }
+    @inline(__always) static func olderHalf(_ word: UInt64, tileBits t: UInt64) -> UInt64 { (payload(word) >> (2 * t - 1)) & ((1 << (32 - t)) - 1) }
+    @inline(__always) static func newerHalf(_ word: UInt64, tileBits t: UInt64) -> UInt64 { payload(word) >> (t + 31) }
+    @inline(__always) static func olderValue(_ word: UInt64, tileBits t: UInt64) -> Double { value(half: olderHalf(word, tileBits: t)) }
+    @inline(__always) static func newerValue(_ word: UInt64, tileBits t: UInt64) -> Double { value(half: newerHalf(word, tileBits: t)) }
 }
 
 /// A value as a whole number of thousandths, where that number gives it back
@@ -324,8 +336,13 @@ enum ExtremumEntry {
     /// The one-word entry for `value` at `tile`, or `nil` when the value does not fit.
     @inline(__always)
     static func compact(_ value: Double, tile: Int64) -> UInt64? {
-        guard let m = Thousandths.of(value, below: limit) else { return nil }
-        return UInt64(bitPattern: m << Int64(valueShift)) | (UInt64(bitPattern: tile) & tileMask) << 1 | 1
+        Thousandths.of(value, below: limit).map { compact(thousandths: $0, tile: tile) }
+    }
+
+    /// The one-word entry of a value of `m` thousandths (|m| < 2^42) at `tile`.
+    @inline(__always)
+    static func compact(thousandths m: Int64, tile: Int64) -> UInt64 {
+        UInt64(bitPattern: m << Int64(valueShift)) | (UInt64(bitPattern: tile) & tileMask) << 1 | 1
     }
 
     @inline(__always) static func isCompact(_ word: UInt64) -> Bool { word & 1 != 0 }
@@ -388,8 +405,10 @@ enum ExtremumPair {
         olderTile(word, clockTile: clockTile, tileBits: t) + Int64(bitPattern: (payload(word) >> t) & ((1 << (t - 1)) - 1))
     }
 
-    @inline(__always) static func olderValue(_ word: UInt64, tileBits t: UInt64) -> Double { TilePair.value(half: (payload(word) >> (2 * t - 1)) & ((1 << (31 - t)) - 1)) }
-    @inline(__always) static func newerValue(_ word: UInt64, tileBits t: UInt64) -> Double { TilePair.value(half: payload(word) >> (t + 30)) }
+    @inline(__always) static func olderHalf(_ word: UInt64, tileBits t: UInt64) -> UInt64 { (payload(word) >> (2 * t - 1)) & ((1 << (31 - t)) - 1) }
+    @inline(__always) static func newerHalf(_ word: UInt64, tileBits t: UInt64) -> UInt64 { payload(word) >> (t + 30) }
+    @inline(__always) static func olderValue(_ word: UInt64, tileBits t: UInt64) -> Double { TilePair.value(half: olderHalf(word, tileBits: t)) }
+    @inline(__always) static func newerValue(_ word: UInt64, tileBits t: UInt64) -> Double { TilePair.value(half: newerHalf(word, tileBits: t)) }
 }
 
 /// An event filter resolved to a field index.

@@ -156,7 +156,7 @@ struct EntityWords {
                                     continue
                                 }
                                 // The newer entry stays, alone (a half always fits one word).
-                                words[from + dropped] = ExtremumEntry.compact(ExtremumPair.newerValue(entry, tileBits: t), tile: newer)!
+                                words[from + dropped] = ExtremumEntry.compact(thousandths: TilePair.thousandths(half: ExtremumPair.newerHalf(entry, tileBits: t)), tile: newer)
                                 break
                             }
                             guard ExtremumEntry.tile(entry, clockTile: clockTile) < start else { break }
@@ -292,7 +292,7 @@ struct EntityWords {
             let pair = words[p]
             subtractCompact(TilePair.olderValue(pair, tileBits: a.pairTileBits))
             // A half value always fits a compact tile (``TilePair/tileBits(tileCount:)``).
-            words[p] = CompactTile.make(TilePair.newerValue(pair, tileBits: a.pairTileBits), tile: Self.newestIndexOfTile(pair, clockTile: clockTile, a))!
+            words[p] = CompactTile.make(thousandths: TilePair.thousandths(half: TilePair.newerHalf(pair, tileBits: a.pairTileBits)), tile: Self.newestIndexOfTile(pair, clockTile: clockTile, a))
         }
         // The newest tile stays (or the window emptied, above): its position only moves down.
         if a.keepsNewestTile { words[offset] -= UInt64(p - first) }
@@ -478,8 +478,10 @@ struct EntityWords {
             var width = a.singleStride
             // One column, of a required field: its sum at 1 in the totals, squares at 3.
             let v = a.compact ? event.numbers[kind.columns[a.columns.lowerBound].field] : .nan
-            if a.pairTileBits != 0 && found >= 0 && position == found + 1 && CompactTile.isCompact(words[found]),
-               let newer = TilePair.half(v, bits: 32 - a.pairTileBits),
+            // Its thousandths, found once for a pair or a compact tile.
+            let m = a.compact ? Thousandths.of(v, below: CompactTile.limit) : nil
+            if let m, a.pairTileBits != 0 && found >= 0 && position == found + 1 && CompactTile.isCompact(words[found]),
+               let newer = TilePair.half(thousandths: m, bits: 32 - a.pairTileBits),
                let older = TilePair.half(thousandths: CompactTile.thousandths(words[found]), bits: 32 - a.pairTileBits) {
                 // Right after a compact tile: the two share its word, and the
                 // newest tile, if this is it, starts where it did.
@@ -490,7 +492,7 @@ struct EntityWords {
                     return
                 }
             }
-            let compactWord = a.compact ? CompactTile.make(v, tile: k) : nil
+            let compactWord = m.map { CompactTile.make(thousandths: $0, tile: k) }
             if let compactWord {
                 width = 1
                 insertWords(1, at: tile, region: j)
@@ -561,8 +563,8 @@ struct EntityWords {
         // Whether the pair was the newest tile or before it, the newest has moved up by one.
         words[offset] += 1
         // A half value always fits a compact tile (``TilePair/tileBits(tileCount:)``).
-        words[tile] = CompactTile.make(TilePair.olderValue(pair, tileBits: a.pairTileBits), tile: older)!
-        words[tile + 1] = CompactTile.make(TilePair.newerValue(pair, tileBits: a.pairTileBits), tile: newer)!
+        words[tile] = CompactTile.make(thousandths: TilePair.thousandths(half: TilePair.olderHalf(pair, tileBits: a.pairTileBits)), tile: older)
+        words[tile + 1] = CompactTile.make(thousandths: TilePair.thousandths(half: TilePair.newerHalf(pair, tileBits: a.pairTileBits)), tile: newer)
         return newer
     }
 
@@ -689,7 +691,9 @@ struct EntityWords {
         }
         // Right after a one-word entry (of an earlier tile: one of tile k
         // would have dominated v or been dominated), the two may share it.
-        if t != 0 && i > offset && ExtremumEntry.isCompact(words[i - 1]), let newer = TilePair.half(v, bits: 31 - t) {
+        // Its thousandths, found once for a pair or a one-word entry.
+        let m = Thousandths.of(v, below: ExtremumEntry.limit)
+        if let m, t != 0 && i > offset && ExtremumEntry.isCompact(words[i - 1]), let newer = TilePair.half(thousandths: m, bits: 31 - t) {
             let before = words[i - 1]
             let olderTile = ExtremumEntry.tile(before, clockTile: clockTile)
             if k - olderTile < Int64(1) << (t - 1), let older = TilePair.half(thousandths: ExtremumEntry.thousandths(before), bits: 31 - t) {
@@ -698,7 +702,7 @@ struct EntityWords {
                 return
             }
         }
-        let compact = ExtremumEntry.compact(v, tile: k)
+        let compact = m.map { ExtremumEntry.compact(thousandths: $0, tile: k) }
         let width = compact == nil ? 3 : 1
         if later - i > width {
             removeWords((i + width)..<later, region: j)
@@ -719,8 +723,8 @@ struct EntityWords {
         let pair = words[p]
         insertWords(1, at: p + 1, region: j)
         // A half always fits one word.
-        words[p] = ExtremumEntry.compact(ExtremumPair.olderValue(pair, tileBits: t), tile: ExtremumPair.olderTile(pair, clockTile: clockTile, tileBits: t))!
-        words[p + 1] = ExtremumEntry.compact(ExtremumPair.newerValue(pair, tileBits: t), tile: ExtremumPair.newerTile(pair, clockTile: clockTile, tileBits: t))!
+        words[p] = ExtremumEntry.compact(thousandths: TilePair.thousandths(half: ExtremumPair.olderHalf(pair, tileBits: t)), tile: ExtremumPair.olderTile(pair, clockTile: clockTile, tileBits: t))
+        words[p + 1] = ExtremumEntry.compact(thousandths: TilePair.thousandths(half: ExtremumPair.newerHalf(pair, tileBits: t)), tile: ExtremumPair.newerTile(pair, clockTile: clockTile, tileBits: t))
     }
 
     /// Adds value `h` seen at tile `k` to a list of (tile, hash) entries,
